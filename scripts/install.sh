@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg tesseract-ocr tesseract-ocr-eng espeak-ng libgl1 libglib2.0-0)
+APT_PACKAGES=(ffmpeg tesseract-ocr tesseract-ocr-eng espeak-ng fonts-dejavu-core libgl1 libglib2.0-0)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,0 +1,70 @@
+"""``embeddings``: the searchable rows, with vectors in pgvector and full-text vectors."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import dagster as dg
+
+from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
+from pipeline_defs.partitions import video_partitions
+from pipeline_defs.tags import stage_pool
+from resources import AIProviders, MediaLibrary, VidmineDatabase
+from vidmine.db.store import SearchItem
+from vidmine.indexing import search_texts
+
+
+@dg.asset(
+    partitions_def=video_partitions,
+    deps=["transcript", "ocr_text", "frame_captions"],
+    group_name=GROUP_PIPELINE,
+    kinds={"pgvector", "postgres"},
+    owners=OWNERS,
+    pool=stage_pool("embed"),
+)
+def embeddings(
+    context: dg.AssetExecutionContext,
+    database: VidmineDatabase,
+    media: MediaLibrary,
+    providers: AIProviders,
+) -> dg.MaterializeResult:
+    """Transcript segments, OCR text and captions embedded with the configured model
+    (the vector dimension follows it) into ``search_items``."""
+    with stage_work(context, "embeddings", database, media, providers) as work:
+        store, vid = work.store, work.video_id
+        texts = search_texts(
+            vid,
+            store.load_transcript(vid),
+            store.load_ocr_texts(vid),
+            store.load_captions(vid),
+            store.load_keyframes(vid),
+            store.load_scenes(vid),
+        )
+        embedder = providers.embedder(work.profile_name, work.recorder, store)
+        vectors = embedder.embed([t.text for t in texts]) if texts else []
+        items = [
+            SearchItem(
+                item_id=t.item_id,
+                kind=t.kind,
+                source_id=t.source_id,
+                start_s=t.start_s,
+                end_s=t.end_s,
+                text=t.text,
+                embedding=v,
+            )
+            for t, v in zip(texts, vectors, strict=True)
+        ]
+        store.replace_search_items(vid, items, embedder.model, embedder.dimensions)
+        by_kind = Counter(t.kind for t in texts)
+        work.summary = {"items": len(items), **by_kind}
+        return dg.MaterializeResult(
+            metadata={
+                "items": len(items),
+                "segments": by_kind.get("segment", 0),
+                "ocr": by_kind.get("ocr", 0),
+                "captions": by_kind.get("caption", 0),
+                "model": f"{embedder.provider}/{embedder.model}",
+                "dimensions": embedder.dimensions,
+                **work.provider_metadata(),
+            }
+        )

@@ -1,0 +1,56 @@
+"""``ocr_text``: on-screen text read by tesseract at the profile's sample rate."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
+from pipeline_defs.partitions import video_partitions
+from resources import AIProviders, MediaLibrary, VidmineDatabase
+from vidmine.media.ocr import ocr_video
+from vidmine.transcript import clock
+
+
+@dg.asset(
+    partitions_def=video_partitions,
+    deps=["normalized_video"],
+    group_name=GROUP_PIPELINE,
+    kinds={"tesseract", "postgres"},
+    owners=OWNERS,
+)
+def ocr_text(
+    context: dg.AssetExecutionContext,
+    database: VidmineDatabase,
+    media: MediaLibrary,
+    providers: AIProviders,
+) -> dg.MaterializeResult:
+    """Text on screen with the time range it is shown; frames that look identical to the
+    previous one are not read twice."""
+    with stage_work(context, "ocr_text", database, media, providers) as work:
+        reason = work.visual_skip_reason()
+        if reason is None and work.profile.ocr_fps <= 0:
+            reason = f"profile {work.profile_name} samples no frames for OCR"
+        if reason:
+            work.store.replace_ocr_texts(work.video_id, [])
+            return work.skip(reason)
+        result = ocr_video(
+            work.normalized_video_path, work.profile.ocr_fps, work.video_dir / "ocr_frames"
+        )
+        work.store.replace_ocr_texts(work.video_id, result.texts)
+        work.summary = {
+            "texts": len(result.texts),
+            "frames_sampled": result.frames_sampled,
+            "frames_ocred": result.frames_ocred,
+        }
+        preview = "\n".join(
+            f"- **{clock(t.start_s)}–{clock(t.end_s)}** {t.text[:120]}" for t in result.texts[:20]
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "texts": len(result.texts),
+                "sample_fps": work.profile.ocr_fps,
+                "frames_sampled": result.frames_sampled,
+                "frames_ocred": result.frames_ocred,
+                "preview": dg.MetadataValue.md(preview or "_no text found_"),
+            }
+        )

@@ -1,0 +1,1 @@
+"""The Dagster code location of vidmine: definitions, partitions, jobs and the CLI."""

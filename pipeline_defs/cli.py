@@ -1,0 +1,272 @@
+"""The ``vidmine`` command line: ingest, status, search, export, content and limits.
+
+``--json`` output is stable: its shape is documented in README ("CLI JSON output") and
+only grows new keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from vidmine.config import ConfigError, load_config
+
+app = typer.Typer(
+    help="vidmine: turn videos into searchable, AI-analysed content.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+limits_app = typer.Typer(help="Provider concurrency limits (pools and run tags).")
+app.add_typer(limits_app, name="limits")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _config():
+    try:
+        return load_config()
+    except ConfigError as err:
+        _fail(str(err))
+
+
+def _emit_json(payload: Any) -> None:
+    json.dump(payload, sys.stdout, indent=2, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+
+
+def _store():
+    from resources.database import open_store
+
+    try:
+        return open_store()
+    except Exception as err:  # no server, bad URL: say what and how to fix
+        _fail(f"cannot reach the database ({err}); check DATABASE_URL or VIDMINE_HOME")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Video or audio files to process.")],
+    profile: Annotated[
+        str | None, typer.Option(help="Processing profile (default from vidmine.yaml).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Register files and process them now, in this process, through every stage."""
+    import dagster as dg
+
+    from pipeline_defs.ingest import ingest_file
+    from pipeline_defs.instance import ensure_dagster_home
+
+    config = _config()
+    profile = profile or config.default_profile
+    if profile not in config.profiles:
+        _fail(f"unknown profile {profile!r}; choose one of {sorted(config.profiles)}")
+    ensure_dagster_home(config)
+    instance = dg.DagsterInstance.get()
+    outcomes = []
+    for path in paths:
+        outcome = ingest_file(path.expanduser().resolve(), profile, config, instance)
+        outcomes.append(outcome)
+        if not as_json:
+            _print_outcome(outcome)
+    if as_json:
+        _emit_json({"videos": [dataclasses.asdict(o) for o in outcomes]})
+    if any(o.status != "ready" for o in outcomes):
+        raise typer.Exit(1)
+
+
+def _print_outcome(outcome) -> None:
+    colour = typer.colors.GREEN if outcome.status == "ready" else typer.colors.RED
+    name = Path(outcome.path).name
+    typer.secho(
+        f"{name}: {outcome.status} ({outcome.video_id or '-'}) in {outcome.seconds:.1f} s",
+        fg=colour,
+        bold=True,
+    )
+    if outcome.error:
+        typer.echo(f"  {outcome.error}")
+    for stage in outcome.stages:
+        counts = {
+            k: v for k, v in stage.metadata.items() if isinstance(v, int) and k != "seconds"
+        }
+        detail = " ".join(f"{k}={v}" for k, v in counts.items())
+        secs = f"{stage.seconds:6.2f} s" if stage.seconds is not None else "       -"
+        typer.echo(f"  {stage.stage:<15} {stage.status:<10} {secs}  {detail}")
+
+
+@app.command()
+def status(as_json: JsonFlag = False) -> None:
+    """List videos with their status and the state of each stage."""
+    store = _store()
+    videos = store.list_videos()
+    rows = []
+    for video in videos:
+        states = store.stage_states(video.video_id)
+        rows.append(
+            {
+                "video_id": video.video_id,
+                "file_name": video.file_name,
+                "profile": video.profile,
+                "status": video.status,
+                "error": video.error,
+                "duration_s": video.duration_s,
+                "stages": {name: st.status for name, st in states.items()},
+                "provider_calls": store.provider_call_summary(video.video_id),
+            }
+        )
+    rejected = [
+        {"path": r.path, "reason": r.reason, "rejected_at": r.rejected_at}
+        for r in store.list_rejections()
+    ]
+    if as_json:
+        _emit_json({"videos": rows, "rejected": rejected})
+        return
+    if not rows and not rejected:
+        typer.echo("no videos yet: drop files into uploads/ or run `vidmine ingest PATH`")
+    for row in rows:
+        typer.secho(f"{row['video_id']}  {row['status']}", bold=True)
+        typer.echo(f"  file: {row['file_name']}  profile: {row['profile']}")
+        if row["error"]:
+            typer.echo(f"  error: {row['error']}")
+        stages = "  ".join(f"{k}={v}" for k, v in row["stages"].items())
+        typer.echo(f"  stages: {stages}")
+    for item in rejected:
+        typer.secho(f"rejected {item['path']}: {item['reason']}", fg=typer.colors.YELLOW)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    video: Annotated[str | None, typer.Option("--video", help="Only this video id.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """Search transcripts, on-screen text and captions across all videos."""
+    from vidmine.providers.base import MemoryRecorder
+    from vidmine.providers.registry import embedder_for
+    from vidmine.search import search as run_search
+
+    config = _config()
+    store = _store()
+    embedder = embedder_for(config, None, MemoryRecorder(), store)
+    vector = embedder.embed([query])[0]
+    hits = run_search(
+        store, query, vector, model=embedder.model, dim=embedder.dimensions,
+        video_id=video, limit=limit,
+    )
+    if as_json:
+        _emit_json({"query": query, "hits": [dataclasses.asdict(h) for h in hits]})
+        return
+    if not hits:
+        typer.echo("no matches")
+    for rank, hit in enumerate(hits, start=1):
+        typer.echo(
+            f"{rank:>2}. {hit.video_id} ({hit.file_name}) {hit.start_s:.1f}-{hit.end_s:.1f} s "
+            f"[{hit.kind}] score={hit.score:.4f}\n    {hit.snippet}"
+        )
+
+
+class ExportFormat(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+@app.command()
+def export(
+    video: Annotated[str, typer.Argument(help="Video id (see `vidmine status`).")],
+    fmt: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.csv,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("."),
+) -> None:
+    """Write a video's rows (segments, scenes, keyframes, OCR, captions, search items)."""
+    from vidmine.export import export_video
+
+    store = _store()
+    if store.get_video(video) is None:
+        _fail(f"no video {video!r}; `vidmine status` lists the ids")
+    for path in export_video(store, video, fmt.value, out / video):
+        typer.echo(str(path))
+
+
+@app.command()
+def content(
+    video: Annotated[str, typer.Argument(help="Video id (see `vidmine status`).")],
+    content_type: Annotated[str | None, typer.Option("--type", help="One content type.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md or json")] = "md",
+) -> None:
+    """Print the written content of a video (titles, description, chapters, ...)."""
+    if fmt not in ("md", "json"):
+        _fail("--format must be md or json")
+    store = _store()
+    if store.get_video(video) is None:
+        _fail(f"no video {video!r}; `vidmine status` lists the ids")
+    records = store.load_content(video, content_type)
+    if not records:
+        _fail(f"no content for {video}" + (f" of type {content_type}" if content_type else ""))
+    if fmt == "json":
+        _emit_json(
+            {
+                "video_id": video,
+                "content": {
+                    r.content_type: {
+                        "body": r.body,
+                        "extractive": r.extractive,
+                        "provider": r.provider,
+                        "model": r.model,
+                    }
+                    for r in records
+                },
+            }
+        )
+        return
+    for record in records:
+        typer.echo(record.markdown.rstrip() + "\n")
+
+
+@limits_app.command("apply")
+def limits_apply() -> None:
+    """Set each provider's pool limit on the Dagster instance from vidmine.yaml and
+    regenerate the instance's run-tag limits."""
+    import dagster as dg
+
+    from pipeline_defs.instance import apply_pool_limits, ensure_dagster_home
+
+    config = _config()
+    ensure_dagster_home(config)
+    for limit in apply_pool_limits(dg.DagsterInstance.get(), config):
+        typer.echo(f"{limit.pool}: {limit.applied}")
+
+
+@limits_app.command("show")
+def limits_show(as_json: JsonFlag = False) -> None:
+    """Print each provider's configured limit against what the instance applies."""
+    import dagster as dg
+
+    from pipeline_defs.instance import ensure_dagster_home, show_pool_limits
+
+    config = _config()
+    ensure_dagster_home(config)
+    limits = show_pool_limits(dg.DagsterInstance.get(), config)
+    if as_json:
+        _emit_json({"pools": [dataclasses.asdict(limit) for limit in limits]})
+        return
+    typer.echo(f"{'pool':<20} {'configured':>10} {'applied':>8}")
+    for limit in limits:
+        applied = "-" if limit.applied is None else str(limit.applied)
+        mark = "" if limit.applied == limit.configured else "  (run `vidmine limits apply`)"
+        typer.echo(f"{limit.pool:<20} {limit.configured:>10} {applied:>8}{mark}")
+
+
+if __name__ == "__main__":
+    app()

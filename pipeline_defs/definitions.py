@@ -1,0 +1,45 @@
+"""The code location: every asset, job, sensor and resource of vidmine."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets import (
+    captions,
+    content,
+    embeddings,
+    keyframes,
+    normalize,
+    ocr,
+    ready,
+    scenes,
+    source,
+    transcript,
+)
+from pipeline_defs.jobs import PROCESS_VIDEO_JOB, build_jobs
+from resources import AIProviders, MediaLibrary, VidmineDatabase
+from sensors.uploads import build_upload_sensor
+from vidmine.config import load_config
+
+ASSET_MODULES = [
+    source, normalize, transcript, scenes, keyframes, ocr, captions, embeddings, ready, content
+]
+
+
+def build_definitions() -> dg.Definitions:
+    # Loading the config here makes a bad vidmine.yaml fail at load, before any run.
+    config = load_config()
+    all_assets = dg.load_assets_from_modules(ASSET_MODULES)
+    return dg.Definitions(
+        assets=all_assets,
+        jobs=build_jobs(config, dg.AssetSelection.all()),
+        sensors=[build_upload_sensor(PROCESS_VIDEO_JOB)],
+        resources={
+            "database": VidmineDatabase(),
+            "media": MediaLibrary(),
+            "providers": AIProviders(),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,44 @@
+"""Jobs: the whole per-video pipeline, and per-stage jobs (e.g. re-caption one video)
+that carry their provider's run tag however they are launched."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipeline_defs.partitions import video_partitions
+from pipeline_defs.tags import provider_run_tags
+from vidmine.config import VidmineConfig
+
+PROCESS_VIDEO_JOB = "process_video"
+
+# Per-stage jobs: name -> (asset selection, the AI stages it calls).
+STAGE_JOBS: dict[str, tuple[list[str], tuple[str, ...]]] = {
+    "transcribe_video": (["transcript"], ("transcribe",)),
+    "caption_video": (["frame_captions"], ("vision",)),
+    "embed_video": (["embeddings"], ("embed",)),
+    "write_content": (["group:video_content"], ("generate",)),
+}
+
+
+def build_jobs(config: VidmineConfig, pipeline_selection: dg.AssetSelection) -> list:
+    jobs = [
+        dg.define_asset_job(
+            PROCESS_VIDEO_JOB,
+            selection=pipeline_selection,
+            partitions_def=video_partitions,
+            description="Every stage for one video, from the upload to searchable rows "
+            "and written content.",
+            tags=provider_run_tags(config),
+        )
+    ]
+    for name, (selection, stages) in STAGE_JOBS.items():
+        jobs.append(
+            dg.define_asset_job(
+                name,
+                selection=dg.AssetSelection.from_coercible(selection),
+                partitions_def=video_partitions,
+                description=f"Re-run {', '.join(selection)} for one video.",
+                tags=provider_run_tags(config, stages=stages),
+            )
+        )
+    return jobs

@@ -1,0 +1,1 @@
+"""Sensors: the upload-folder sensor that turns each dropped file into a video run."""

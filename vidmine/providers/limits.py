@@ -1,0 +1,264 @@
+"""Request-level limits and retries for one AI provider within one process.
+
+Every provider object of one provider (its captioner, embedder, ...) shares one
+:class:`ProviderLimiter` (see :func:`limiter_for`), which holds:
+
+- a semaphore of ``max_concurrent`` slots. A slot is held for exactly one HTTP attempt
+  (the openai client runs with ``max_retries=0``; :func:`call_with_retries` does the
+  retrying), so the number of requests in flight at the server never exceeds
+  ``max_concurrent``, and a request sleeping between retries frees its slot for others;
+- a requests-per-minute token bucket (pyrate-limiter), taken after the slot so that the
+  moment a permit is granted is the moment the request goes out;
+- optionally a tokens-per-minute bucket, charged with the caller's estimate of a
+  request's input tokens.
+
+Retrying is done here, with tenacity, rather than by the openai client: the client
+treats ``Retry-After: 0`` as absent and backs off at least 0.375 s anyway, it does not
+report how many retries a failed call took, and its retries happen inside one slot
+acquisition. Here 429, 408, 409, 5xx, timeouts and connection errors are retried with
+exponential backoff plus jitter, a ``Retry-After``/``retry-after-ms`` header from the
+server is honoured as given, and an answer that came back malformed
+(:class:`RetryableAnswerError`) is asked again at once.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+import openai
+import tenacity
+from pyrate_limiter import Limiter, Rate, StateBucket, TokenBucket
+
+from vidmine.config import ProviderConfig
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a failed request is tried again."""
+
+    max_retries: int = 5
+    initial_backoff_s: float = 0.5
+    max_backoff_s: float = 8.0
+    # A server asking for a longer wait than this is not waited for: the call fails.
+    max_retry_after_s: float = 120.0
+
+    @classmethod
+    def from_config(cls, config: ProviderConfig) -> RetryPolicy:
+        return cls(max_retries=config.max_retries)
+
+
+class RetryableAnswerError(Exception):
+    """The server answered, but not with what was asked (e.g. malformed JSON); ask again."""
+
+
+class RequestFailed(Exception):
+    """A request failed for good: ``cause`` is the last error, ``retries`` how many retries ran."""
+
+    def __init__(self, cause: BaseException, retries: int) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.retries = retries
+
+
+def _token_bucket(per_minute: float, burst: int) -> Limiter:
+    # pyrate-limiter rates are integers: scale the window so limit/interval == per_minute.
+    limit = max(1, round(per_minute))
+    interval_ms = max(1, round(_MINUTE_MS * limit / per_minute))
+    return Limiter(StateBucket([Rate(limit, interval_ms, burst=burst)], algorithm=TokenBucket()), buffer_ms=5)
+
+
+class ProviderLimiter:
+    """The in-flight, requests-per-minute and tokens-per-minute limits of one provider."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_concurrent: int,
+        requests_per_minute: float,
+        tokens_per_minute: float | None = None,
+    ) -> None:
+        if max_concurrent < 1:
+            raise ValueError(f"providers.{name}.max_concurrent must be at least 1")
+        self.name = name
+        self.max_concurrent = max_concurrent
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        # OpenAI enforces per-minute limits over shorter windows, so a whole minute's
+        # requests sent at once can itself draw 429s: allow a burst of a tenth of it.
+        self._rpm_burst = max(1, math.ceil(requests_per_minute / 10))
+        self._requests = _token_bucket(requests_per_minute, self._rpm_burst)
+        self._tpm_burst = max(1, round(tokens_per_minute)) if tokens_per_minute else 0
+        self._tokens = _token_bucket(tokens_per_minute, self._tpm_burst) if tokens_per_minute else None
+        self._count_lock = threading.Lock()
+        self._in_flight = 0
+        self._max_in_flight = 0
+
+    @contextmanager
+    def request_slot(self, tokens: int = 0) -> Iterator[None]:
+        """Hold one in-flight slot for one HTTP attempt; blocks until all limits allow it."""
+        with self._slots:
+            self._requests.try_acquire(self.name)
+            if self._tokens is not None and tokens > 0:
+                # A request bigger than a minute's budget waits for a full bucket.
+                self._tokens.try_acquire(self.name, weight=min(tokens, self._tpm_burst))
+            with self._count_lock:
+                self._in_flight += 1
+                self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            try:
+                yield
+            finally:
+                with self._count_lock:
+                    self._in_flight -= 1
+
+    @property
+    def in_flight(self) -> int:
+        with self._count_lock:
+            return self._in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        with self._count_lock:
+            return self._max_in_flight
+
+
+_limiters: dict[tuple[str, int, float, float | None], ProviderLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def limiter_for(name: str, config: ProviderConfig) -> ProviderLimiter:
+    """The process-wide limiter of provider ``name``.
+
+    Keyed by the name and the limit settings: one config per process gives one limiter
+    per provider; a test that reconfigures a provider gets a fresh one.
+    """
+    key = (name, config.max_concurrent, config.requests_per_minute, config.tokens_per_minute)
+    with _limiters_lock:
+        limiter = _limiters.get(key)
+        if limiter is None:
+            limiter = ProviderLimiter(
+                name,
+                max_concurrent=config.max_concurrent,
+                requests_per_minute=config.requests_per_minute,
+                tokens_per_minute=config.tokens_per_minute,
+            )
+            _limiters[key] = limiter
+        return limiter
+
+
+def retry_after_s(error: BaseException) -> float | None:
+    """The wait a server asked for with ``retry-after-ms`` or ``Retry-After``, if any."""
+    if not isinstance(error, openai.APIStatusError):
+        return None
+    headers = error.response.headers
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(header)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            parsed = email.utils.parsedate_tz(value)
+            if parsed is None:
+                continue
+            seconds = email.utils.mktime_tz(parsed) - time.time()
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    return None
+
+
+def is_transient(error: BaseException, policy: RetryPolicy) -> bool:
+    """Whether asking again may help: overload, server faults, timeouts, malformed answers."""
+    if isinstance(error, RetryableAnswerError | openai.APIConnectionError):
+        # APITimeoutError is an APIConnectionError.
+        return True
+    if isinstance(error, openai.APIStatusError):
+        should_retry = error.response.headers.get("x-should-retry")
+        if should_retry in ("true", "false"):
+            return should_retry == "true"
+        wait = retry_after_s(error)
+        if wait is not None and wait > policy.max_retry_after_s:
+            return False
+        return error.status_code in (408, 409, 429) or error.status_code >= 500
+    return False
+
+
+class _BackoffOrServerWait(tenacity.wait.wait_base):
+    """The wait before the next attempt: what the server asked for, else backoff with jitter."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._backoff = tenacity.wait_exponential_jitter(
+            initial=policy.initial_backoff_s,
+            max=policy.max_backoff_s,
+            jitter=policy.initial_backoff_s,
+        )
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, RetryableAnswerError):
+            return 0.0
+        if error is not None:
+            wait = retry_after_s(error)
+            if wait is not None:
+                return wait
+        return self._backoff(retry_state)
+
+
+def call_with_retries(
+    attempt: Callable[[], T],
+    *,
+    limiter: ProviderLimiter,
+    policy: RetryPolicy,
+    tokens: int = 0,
+    describe: Callable[[BaseException], str] = repr,
+) -> tuple[T, int]:
+    """Run ``attempt`` (one HTTP request) under the limiter, retrying transient failures.
+
+    Returns the value and the number of retries taken; raises :class:`RequestFailed`
+    when the retries are spent or the failure is not transient. ``describe`` turns an
+    error into the text logged on a retry (callers pass one that redacts keys).
+    """
+    attempts = 0
+
+    def one_attempt() -> T:
+        nonlocal attempts
+        attempts += 1
+        with limiter.request_slot(tokens):
+            return attempt()
+
+    def log_retry(retry_state: tenacity.RetryCallState) -> None:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        log.info(
+            "%s: retrying after attempt %d of %d failed (%s)",
+            limiter.name,
+            retry_state.attempt_number,
+            policy.max_retries + 1,
+            describe(error) if error else "no error",
+        )
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.max_retries + 1),
+        retry=tenacity.retry_if_exception(lambda error: is_transient(error, policy)),
+        wait=_BackoffOrServerWait(policy),
+        before_sleep=log_retry,
+        reraise=True,
+    )
+    try:
+        value = retrying(one_attempt)
+    except Exception as error:
+        raise RequestFailed(error, retries=max(0, attempts - 1)) from error
+    return value, attempts - 1

@@ -1,0 +1,99 @@
+"""What the upload-folder sensor decides, as plain functions.
+
+The sensor (``sensors/uploads.py``) only glues these to Dagster: list the files
+in ``VIDMINE_HOME/uploads``, wait until each has stopped growing, decide whether
+it is a video we can read, and key it by a readable slug plus a short content
+hash. Nothing here raises for a bad file: a bad file is an outcome, not an error.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidmine.settings import MEDIA_EXTENSIONS
+
+# Names that browsers, rsync and editors use while a file is still being written.
+PARTIAL_SUFFIXES = frozenset({".part", ".crdownload", ".tmp", ".partial", ".download", ".swp"})
+KEY_HASH_CHARS = 10
+MAX_SLUG_CHARS = 40
+
+
+@dataclass(frozen=True)
+class UploadFile:
+    path: Path
+    size_bytes: int
+    mtime: float
+    profile: str | None  # the sub-folder of uploads/ it was dropped into, if any
+
+    @property
+    def signature(self) -> str:
+        """Changes whenever the file's content may have changed."""
+        return f"{self.size_bytes}:{self.mtime:.6f}"
+
+
+def slugify(name: str) -> str:
+    """A readable, ASCII, lowercase slug of a file name (without its extension)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:MAX_SLUG_CHARS].strip("-") or "video"
+
+
+def video_key(file_name: str, sha256: str) -> str:
+    """The partition key of a video: ``<slug>-<first 10 hex of sha256>``.
+
+    The same content under the same name is one video; different content under
+    the same name gives two keys.
+    """
+    return f"{slugify(Path(file_name).stem)}-{sha256[:KEY_HASH_CHARS]}"
+
+
+def scan_uploads(uploads_dir: Path) -> list[UploadFile]:
+    """Every regular file under ``uploads_dir`` (one level of profile sub-folders),
+    skipping hidden files and names of files still being downloaded."""
+    if not uploads_dir.is_dir():
+        return []
+    found: list[UploadFile] = []
+    for path in sorted(uploads_dir.rglob("*")):
+        rel = path.relative_to(uploads_dir)
+        if any(part.startswith(".") for part in rel.parts) or len(rel.parts) > 2:
+            continue
+        if path.suffix.lower() in PARTIAL_SUFFIXES:
+            continue
+        try:
+            stat = path.stat()
+        except OSError:  # deleted between listing and stat
+            continue
+        if not path.is_file():
+            continue
+        profile = rel.parts[0] if len(rel.parts) == 2 else None
+        found.append(UploadFile(path, stat.st_size, stat.st_mtime, profile))
+    return found
+
+
+def unsupported_reason(upload: UploadFile, known_profiles: set[str]) -> str | None:
+    """Why a file can't be taken before even opening it, or None."""
+    if upload.profile is not None and upload.profile not in known_profiles:
+        return (
+            f"{upload.path.parent.name}/ is not a profile folder; "
+            f"use one of {sorted(known_profiles)} or drop the file directly into uploads/"
+        )
+    ext = upload.path.suffix.lower()
+    if ext not in MEDIA_EXTENSIONS:
+        return (
+            f"not a video or audio file (extension {ext or 'none'!r}); "
+            f"vidmine takes {', '.join(sorted(MEDIA_EXTENSIONS))}"
+        )
+    if upload.size_bytes == 0:
+        return "empty file (0 bytes); copy the video again"
+    return None
+
+
+def is_settled(
+    upload: UploadFile, previous_signature: str | None, now: float, settle_s: float
+) -> bool:
+    """A file is taken only when two polls saw the same size and mtime, and it has not
+    been modified for ``settle_s`` seconds: a file still being written is left alone."""
+    return previous_signature == upload.signature and now - upload.mtime >= settle_s
