@@ -1,7 +1,5 @@
 """``frame_captions``: a structured description of each keyframe."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work

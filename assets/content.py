@@ -2,8 +2,6 @@
 posts, briefs, a clip plan), made in one step so their provider calls run
 concurrently under the provider's limits, each stored and shown on its own."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 
 import dagster as dg
@@ -71,8 +69,13 @@ def video_content(
                 failures[content_type] = result.error or "no answer"
                 continue
             store.replace_content(
-                vid, content_type, result.body, result.markdown,
-                result.provider, result.model, result.extractive,
+                vid,
+                content_type,
+                result.body,
+                result.markdown,
+                result.provider,
+                result.model,
+                result.extractive,
             )
             yield dg.MaterializeResult(
                 asset_key=content_type,

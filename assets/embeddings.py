@@ -1,7 +1,5 @@
 """``embeddings``: the searchable rows, with vectors in pgvector and full-text vectors."""
 
-from __future__ import annotations
-
 from collections import Counter
 
 import dagster as dg

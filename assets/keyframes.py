@@ -1,7 +1,5 @@
 """``keyframes``: representative frames per scene, deduplicated by perceptual hash."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg

@@ -2,8 +2,6 @@
 
 One step makes both so the source is opened once per run."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -1,13 +1,11 @@
 """``ocr_text``: on-screen text read by tesseract at the profile's sample rate."""
 
-from __future__ import annotations
-
 import dagster as dg
+from vidmine.media.ocr import ocr_video
 
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from pipeline_defs.partitions import video_partitions
 from resources import AIProviders, MediaLibrary, VidmineDatabase
-from vidmine.media.ocr import ocr_video
 from vidmine.transcript import clock
 
 

@@ -1,7 +1,5 @@
 """``video_ready``: the video's status becomes ``ready`` once every stage it needs is done."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
@@ -37,8 +35,6 @@ def video_ready(
             metadata={
                 "status": "ready",
                 "profile": work.profile_name,
-                "stages": dg.MetadataValue.md(
-                    "\n".join(f"- {s}: {states.get(s)}" for s in states)
-                ),
+                "stages": dg.MetadataValue.md("\n".join(f"- {s}: {states.get(s)}" for s in states)),
             }
         )

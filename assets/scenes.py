@@ -1,7 +1,5 @@
 """``scenes``: shots found by PySceneDetect's AdaptiveDetector."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg

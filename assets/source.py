@@ -1,7 +1,5 @@
 """``source_video``: the uploaded file, probed and fingerprinted."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg

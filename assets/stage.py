@@ -2,8 +2,6 @@
 start, outcome and duration, mark the video failed when a stage fails, and hand the
 asset the video's profile, folder and a recorder for provider calls."""
 
-from __future__ import annotations
-
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager

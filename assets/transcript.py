@@ -1,7 +1,5 @@
 """``transcript``: timestamped speech segments and an SRT file."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -98,9 +98,7 @@ def _print_outcome(outcome) -> None:
     if outcome.error:
         typer.echo(f"  {outcome.error}")
     for stage in outcome.stages:
-        counts = {
-            k: v for k, v in stage.metadata.items() if isinstance(v, int) and k != "seconds"
-        }
+        counts = {k: v for k, v in stage.metadata.items() if isinstance(v, int) and k != "seconds"}
         detail = " ".join(f"{k}={v}" for k, v in counts.items())
         secs = f"{stage.seconds:6.2f} s" if stage.seconds is not None else "       -"
         typer.echo(f"  {stage.stage:<15} {stage.status:<10} {secs}  {detail}")
@@ -163,8 +161,13 @@ def search(
     embedder = embedder_for(config, None, MemoryRecorder(), store)
     vector = embedder.embed([query])[0]
     hits = run_search(
-        store, query, vector, model=embedder.model, dim=embedder.dimensions,
-        video_id=video, limit=limit,
+        store,
+        query,
+        vector,
+        model=embedder.model,
+        dim=embedder.dimensions,
+        video_id=video,
+        limit=limit,
     )
     if as_json:
         _emit_json({"query": query, "hits": [dataclasses.asdict(h) for h in hits]})
@@ -178,7 +181,7 @@ def search(
         )
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     csv = "csv"
     parquet = "parquet"
 

@@ -22,7 +22,16 @@ from sensors.uploads import build_upload_sensor
 from vidmine.config import load_config
 
 ASSET_MODULES = [
-    source, normalize, transcript, scenes, keyframes, ocr, captions, embeddings, ready, content
+    source,
+    normalize,
+    transcript,
+    scenes,
+    keyframes,
+    ocr,
+    captions,
+    embeddings,
+    ready,
+    content,
 ]
 
 

@@ -81,6 +81,4 @@ def ingest_file(
         # Content is optional for readiness; say what failed anyway.
         failed = [s.stage for s in stages if s.status == "failed"]
         error = f"stages failed: {', '.join(failed)}" if failed else "run failed"
-    return IngestOutcome(
-        str(path), video_id, status, error, time.monotonic() - started, stages
-    )
+    return IngestOutcome(str(path), video_id, status, error, time.monotonic() - started, stages)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import dagster as dg
 
@@ -53,8 +52,12 @@ def main() -> int:
         print(f"  [{clock(text.start_s)} - {clock(text.end_s)}] {text.text}")
     embedder = embedder_for(config, None, MemoryRecorder(), store)
     hits = search(
-        store, DEMO_QUERY, embedder.embed([DEMO_QUERY])[0],
-        model=embedder.model, dim=embedder.dimensions, limit=3,
+        store,
+        DEMO_QUERY,
+        embedder.embed([DEMO_QUERY])[0],
+        model=embedder.model,
+        dim=embedder.dimensions,
+        limit=3,
     )
     print(f"\nSearch: {DEMO_QUERY!r}")
     for rank, hit in enumerate(hits, start=1):

@@ -5,8 +5,6 @@ It never raises: a bad file is recorded as rejected with its reason (and not loo
 at again until it changes), and a database outage only postpones the file.
 """
 
-from __future__ import annotations
-
 import json
 import time
 from dataclasses import dataclass, field
@@ -35,7 +33,7 @@ class UploadCursor:
     done: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, raw: str | None) -> UploadCursor:
+    def parse(cls, raw: str | None) -> "UploadCursor":
         if not raw:
             return cls()
         try:
@@ -114,9 +112,7 @@ def build_upload_sensor(job_name: str) -> dg.SensorDefinition:
             try:
                 reason = unsupported_reason(upload, set(config.profiles))
                 if reason:
-                    open_store().record_rejection(
-                        path, upload.size_bytes, upload.mtime, reason
-                    )
+                    open_store().record_rejection(path, upload.size_bytes, upload.mtime, reason)
                     request, key, outcome = None, None, f"rejected {upload.path.name}: {reason}"
                 else:
                     request, key, outcome = _process_upload(context, upload, profile, job_name)

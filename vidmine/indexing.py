@@ -49,16 +49,24 @@ def search_texts(
 ) -> list[SearchText]:
     items = [
         SearchText(
-            f"{segment_id(video_id, s.index)}", "segment", segment_id(video_id, s.index),
-            s.start_s, s.end_s, s.text.strip(),
+            f"{segment_id(video_id, s.index)}",
+            "segment",
+            segment_id(video_id, s.index),
+            s.start_s,
+            s.end_s,
+            s.text.strip(),
         )
         for s in segments
         if s.text.strip()
     ]
     items += [
         SearchText(
-            ocr_id(video_id, t.index), "ocr", ocr_id(video_id, t.index),
-            t.start_s, t.end_s, t.text.strip(),
+            ocr_id(video_id, t.index),
+            "ocr",
+            ocr_id(video_id, t.index),
+            t.start_s,
+            t.end_s,
+            t.text.strip(),
         )
         for t in ocr_texts
         if t.text.strip()

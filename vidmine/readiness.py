@@ -26,9 +26,7 @@ def required_stages(profile: ProfileConfig) -> tuple[str, ...]:
     return AUDIO_STAGES
 
 
-def stages_not_done(
-    stage_status: Mapping[str, str], profile: ProfileConfig
-) -> dict[str, str]:
+def stages_not_done(stage_status: Mapping[str, str], profile: ProfileConfig) -> dict[str, str]:
     """The stages the profile needs that have not succeeded, with their state."""
     done = {"succeeded", "skipped"}
     return {

@@ -86,8 +86,19 @@ def make_sample_video(
             if scene.speech:
                 speech_file = tmp / f"speech{i}.txt"
                 speech_file.write_text(scene.speech)
-                _run(["-f", "lavfi", "-i", f"flite=textfile={speech_file}:voice=slt",
-                      "-ar", "16000", "-ac", "1", str(speech)])
+                _run(
+                    [
+                        "-f",
+                        "lavfi",
+                        "-i",
+                        f"flite=textfile={speech_file}:voice=slt",
+                        "-ar",
+                        "16000",
+                        "-ac",
+                        "1",
+                        str(speech),
+                    ]
+                )
                 seconds = max(scene.min_seconds, _duration(speech) + 0.8)
             else:
                 _run(["-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "1", str(speech)])
@@ -97,19 +108,57 @@ def make_sample_video(
                 f"drawtext=fontfile={font}:textfile={caption_file}:fontcolor=white:"
                 "fontsize=h/9:x=(w-text_w)/2:y=(h-text_h)/2:box=1:boxcolor=black@0.35:boxborderw=20"
             )
-            _run([
-                "-f", "lavfi", "-i", f"color=c={scene.colour}:s={size}:r={fps}:d={seconds:.3f}",
-                "-i", str(speech),
-                "-filter_complex", f"[0:v]{draw},format=yuv420p[v];[1:a]apad,aresample=44100[a]",
-                "-map", "[v]", "-map", "[a]", "-t", f"{seconds:.3f}",
-                "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", str(fps),
-                "-c:a", "aac", "-b:a", "96k", "-ac", "1", str(part),
-            ])
+            _run(
+                [
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    f"color=c={scene.colour}:s={size}:r={fps}:d={seconds:.3f}",
+                    "-i",
+                    str(speech),
+                    "-filter_complex",
+                    f"[0:v]{draw},format=yuv420p[v];[1:a]apad,aresample=44100[a]",
+                    "-map",
+                    "[v]",
+                    "-map",
+                    "[a]",
+                    "-t",
+                    f"{seconds:.3f}",
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "veryfast",
+                    "-crf",
+                    "23",
+                    "-g",
+                    str(fps),
+                    "-c:a",
+                    "aac",
+                    "-b:a",
+                    "96k",
+                    "-ac",
+                    "1",
+                    str(part),
+                ]
+            )
             parts.append(part)
         listing = tmp / "parts.txt"
         listing.write_text("".join(f"file '{p}'\n" for p in parts))
         tmp_out = tmp / "sample.mp4"
-        _run(["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
-              "-movflags", "+faststart", str(tmp_out)])
+        _run(
+            [
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                str(listing),
+                "-c",
+                "copy",
+                "-movflags",
+                "+faststart",
+                str(tmp_out),
+            ]
+        )
         shutil.move(str(tmp_out), out_path)
     return out_path

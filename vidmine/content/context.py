@@ -85,7 +85,9 @@ def build_video_context(
     """
     frame_times = frame_times or {}
     if not (math.isfinite(duration_s) and duration_s > 0):
-        ends = [s.end_s for s in segments] + [s.end_s for s in scenes] + [o.end_s for o in ocr_texts]
+        ends = (
+            [s.end_s for s in segments] + [s.end_s for s in scenes] + [o.end_s for o in ocr_texts]
+        )
         ends += [frame_times[c.frame_index] for c in captions if c.frame_index in frame_times]
         duration_s = max((e for e in ends if math.isfinite(e)), default=0.0)
     duration = max(duration_s, 0.0)
@@ -109,9 +111,7 @@ def build_video_context(
         text = " ".join(ocr.text.split())
         if text:
             start, end = span(ocr.start_s, ocr.end_s)
-            clean_ocr.append(
-                OcrText(ocr.index, start, end, text, ocr.confidence, ocr.frame_path)
-            )
+            clean_ocr.append(OcrText(ocr.index, start, end, text, ocr.confidence, ocr.frame_path))
     timed = []
     unplaced = 0
     for cap in captions:
@@ -165,38 +165,27 @@ def _cap(text: str, limit: int = MAX_LINE_CHARS) -> str:
 
 def digest_lines(ctx: VideoContext) -> list[tuple[float, str]]:
     """Every fact as one timestamped line, in time order (scene lines before what they hold)."""
-    lines: list[tuple[float, int, str]] = []
-    for scene in ctx.scenes:
-        lines.append(
-            (
-                scene.start_s,
-                0,
-                f"[scene {scene.index} {_seconds(scene.start_s)}-{_seconds(scene.end_s)}s]",
-            )
-        )
-    for seg in ctx.segments:
-        lines.append(
-            (
-                seg.start_s,
-                1,
-                f"[{_seconds(seg.start_s)}-{_seconds(seg.end_s)}s] speech: {_cap(seg.text)}",
-            )
-        )
-    for ocr in ctx.ocr_texts:
-        lines.append(
-            (
-                ocr.start_s,
-                2,
-                f"[{_seconds(ocr.start_s)}-{_seconds(ocr.end_s)}s] on screen: {_cap(ocr.text)}",
-            )
-        )
+    lines: list[tuple[float, int, str]] = [
+        (s.start_s, 0, f"[scene {s.index} {_seconds(s.start_s)}-{_seconds(s.end_s)}s]")
+        for s in ctx.scenes
+    ]
+    lines += [
+        (s.start_s, 1, f"[{_seconds(s.start_s)}-{_seconds(s.end_s)}s] speech: {_cap(s.text)}")
+        for s in ctx.segments
+    ]
+    lines += [
+        (o.start_s, 2, f"[{_seconds(o.start_s)}-{_seconds(o.end_s)}s] on screen: {_cap(o.text)}")
+        for o in ctx.ocr_texts
+    ]
     for cap in ctx.captions:
         kind = "frame descriptor (no vision model)" if cap.descriptor_only else "frame"
         text = cap.caption
         if cap.on_screen_text and cap.on_screen_text.lower() not in text.lower():
             text = f"{text} | text: {cap.on_screen_text}" if text else f"text: {cap.on_screen_text}"
         if text:
-            lines.append((cap.timestamp_s, 3, f"[{_seconds(cap.timestamp_s)}s] {kind}: {_cap(text)}"))
+            lines.append(
+                (cap.timestamp_s, 3, f"[{_seconds(cap.timestamp_s)}s] {kind}: {_cap(text)}")
+            )
     lines.sort(key=lambda item: (item[0], item[1]))
     return [(t, line) for t, _, line in lines]
 
@@ -244,9 +233,13 @@ def _type_rules(ctx: VideoContext, content_type: str) -> list[str]:
     duration = _seconds(ctx.duration_s)
     if content_type == "chapters":
         boundaries = chapter_boundaries(ctx)
-        shown = [boundaries[i] for i in sorted(spread_order(len(boundaries))[:MAX_LISTED_BOUNDARIES])]
+        shown = [
+            boundaries[i] for i in sorted(spread_order(len(boundaries))[:MAX_LISTED_BOUNDARIES])
+        ]
         listed = ", ".join(_seconds(b) for b in shown)
-        more = "" if len(shown) == len(boundaries) else " (a sample; any scene or speech start works)"
+        more = (
+            "" if len(shown) == len(boundaries) else " (a sample; any scene or speech start works)"
+        )
         return [
             "The first chapter starts at 0.",
             f"Allowed chapter start times in seconds{more}: {listed}.",

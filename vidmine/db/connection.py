@@ -15,6 +15,7 @@ import fcntl
 import logging
 import os
 import threading
+import types
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -122,7 +123,7 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _import_pgserver():  # noqa: ANN202 - the module object
+def _import_pgserver() -> types.ModuleType:
     try:
         with warnings.catch_warnings():
             # platformdirs warns that XDG_RUNTIME_DIR is unset and falls back to /tmp.

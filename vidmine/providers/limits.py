@@ -78,7 +78,9 @@ def _token_bucket(per_minute: float, burst: int) -> Limiter:
     # pyrate-limiter rates are integers: scale the window so limit/interval == per_minute.
     limit = max(1, round(per_minute))
     interval_ms = max(1, round(_MINUTE_MS * limit / per_minute))
-    return Limiter(StateBucket([Rate(limit, interval_ms, burst=burst)], algorithm=TokenBucket()), buffer_ms=5)
+    return Limiter(
+        StateBucket([Rate(limit, interval_ms, burst=burst)], algorithm=TokenBucket()), buffer_ms=5
+    )
 
 
 class ProviderLimiter:
@@ -102,7 +104,9 @@ class ProviderLimiter:
         self._rpm_burst = max(1, math.ceil(requests_per_minute / 10))
         self._requests = _token_bucket(requests_per_minute, self._rpm_burst)
         self._tpm_burst = max(1, round(tokens_per_minute)) if tokens_per_minute else 0
-        self._tokens = _token_bucket(tokens_per_minute, self._tpm_burst) if tokens_per_minute else None
+        self._tokens = (
+            _token_bucket(tokens_per_minute, self._tpm_burst) if tokens_per_minute else None
+        )
         self._count_lock = threading.Lock()
         self._in_flight = 0
         self._max_in_flight = 0

@@ -1,0 +1,92 @@
+"""Fixtures shared by the whole test suite.
+
+Database: ONE PostgreSQL for the session (an embedded pgserver in a short temporary
+folder, or the server named by ``VIDMINE_TEST_DATABASE_URL``, whose user must be allowed
+to create databases), a migrated template database, and for each test that asks a fresh
+database copied from that template (``store_url``, ``store``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from vidmine.db.connection import ensure_embedded, normalize_url, stop_embedded, with_database
+from vidmine.db.migrate import migrate
+from vidmine.db.store import Store
+from vidmine.settings import VidmineHome
+
+# --- database ----------------------------------------------------------------------------
+
+
+def _admin(url: str, statement: sql.Composable) -> None:
+    # CREATE/DROP DATABASE and ALTER SYSTEM refuse to run inside a transaction.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of the session's PostgreSQL server (its maintenance database)."""
+    external = os.environ.get("VIDMINE_TEST_DATABASE_URL", "").strip()
+    if external:
+        yield normalize_url(external, source="VIDMINE_TEST_DATABASE_URL")
+        return
+    # Short on purpose: the server's unix socket lives in this folder.
+    root = Path(tempfile.mkdtemp(prefix="vmpg"))
+    home = VidmineHome(root)
+    url = ensure_embedded(home)
+    # A throwaway server: durability only costs time here.
+    for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+        _admin(url, sql.SQL("ALTER SYSTEM SET {} = off").format(sql.Identifier(setting)))
+    _admin(url, sql.SQL("SELECT pg_reload_conf()"))
+    try:
+        yield url
+    finally:
+        stop_embedded(home)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(pg_url: str) -> Iterator[str]:
+    """Name of a database holding vidmine's migrated schema, to copy per test."""
+    name = f"vidmine_template_{uuid.uuid4().hex[:12]}"
+    _admin(pg_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    migrate(with_database(pg_url, name))
+    yield name
+    _admin(pg_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def store_url(pg_url: str, migrated_template: str) -> Iterator[str]:
+    """URL of a fresh, migrated database for this test only (dropped afterwards)."""
+    name = f"vidmine_test_{uuid.uuid4().hex[:12]}"
+    _admin(
+        pg_url,
+        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(migrated_template)
+        ),
+    )
+    yield with_database(pg_url, name)
+    _admin(pg_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def store(store_url: str) -> Store:
+    """A Store on this test's fresh database."""
+    return Store(store_url)
+
+
+@pytest.fixture
+def database_env(store_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Points DATABASE_URL at this test's database, for code that calls database_url()."""
+    monkeypatch.setenv("DATABASE_URL", store_url)
+    return store_url

@@ -1,0 +1,202 @@
+"""Normalization: the video and audio forms every later stage reads.
+
+``normalized.mp4`` is H.264 yuv420p, at most 720 lines high (never upscaled), upright,
+square pixels and 30 fps constant, with ``+faststart`` so it streams; it holds the
+picture only. ``audio.wav`` is 16 kHz mono 16-bit PCM, what speech recognisers expect.
+A source that already meets the video rules is remuxed instead of re-encoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidmine.media.ffmpeg import MediaError, atomic_output, run_ffmpeg
+from vidmine.media.probe import main_video_stream, parse_sample_aspect_ratio, probe_media
+from vidmine.models import NormalizedMedia, ProbeResult
+
+MAX_HEIGHT = 720
+TARGET_FPS = 30.0
+FPS_TOLERANCE = 0.01
+AUDIO_SAMPLE_RATE = 16_000
+NORMALIZED_VIDEO_NAME = "normalized.mp4"
+AUDIO_WAV_NAME = "audio.wav"
+_REMUXABLE_FORMATS = ("mov", "mp4")
+# veryfast keeps normalization quick on small machines; crf 23 is x264's visually-fine default.
+_X264_ARGS = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"]
+
+
+@dataclass(frozen=True)
+class VideoNormalization:
+    """The normalized video file and what it turned out to be."""
+
+    path: Path
+    reencoded: bool
+    width: int
+    height: int
+    fps: float
+
+
+def target_size(
+    display_width: int, display_height: int, max_height: int = MAX_HEIGHT
+) -> tuple[int, int]:
+    """Output (width, height): display aspect kept, at most ``max_height`` high, never
+    upscaled, both even (yuv420p needs even dimensions)."""
+    height = min(display_height, max_height)
+    height -= height % 2
+    width = round(display_width * height / display_height / 2) * 2
+    return max(width, 2), max(height, 2)
+
+
+def video_conforms(probe: ProbeResult) -> bool:
+    """True when the source video can be remuxed as is instead of re-encoded."""
+    stream = main_video_stream(probe)
+    if stream is None or probe.width is None or probe.height is None or probe.fps is None:
+        return False
+    sar = parse_sample_aspect_ratio(stream.get("sample_aspect_ratio"))
+    container = set(probe.format_name.split(","))
+    return (
+        probe.video_codec == "h264"
+        and stream.get("pix_fmt") == "yuv420p"
+        and probe.height <= MAX_HEIGHT
+        and probe.width % 2 == 0
+        and probe.height % 2 == 0
+        and abs(probe.fps - TARGET_FPS) <= FPS_TOLERANCE
+        and probe.rotation == 0
+        and (sar is None or sar == 1)
+        and any(name in container for name in _REMUXABLE_FORMATS)
+    )
+
+
+def _duration_args(max_duration_s: float | None) -> list[str]:
+    return ["-t", f"{max_duration_s:.3f}"] if max_duration_s is not None else []
+
+
+def normalize_video(
+    src: Path,
+    probe: ProbeResult,
+    out_path: Path,
+    *,
+    max_duration_s: float | None = None,
+    timeout_s: float | None = None,
+) -> VideoNormalization:
+    """Write the normalized video of ``src`` to ``out_path`` (atomically).
+
+    ``max_duration_s`` keeps only the start of the video (for previews and tests).
+    """
+    stream = main_video_stream(probe)
+    if stream is None or not probe.width or not probe.height:
+        raise MediaError(f"{src}: has no video stream to normalize; it is audio only.")
+    video_map = ["-map", f"0:{stream['index']}"]
+    reencode = not video_conforms(probe)
+    with atomic_output(out_path) as tmp:
+        if reencode:
+            width, height = target_size(probe.width, probe.height)
+            # ffmpeg turns the picture upright itself (autorotate) before these filters run,
+            # so the scale target is already in display orientation.
+            filters = f"fps={TARGET_FPS:g},scale={width}:{height}:flags=bicubic,setsar=1"
+            codec_args = ["-vf", filters, *_X264_ARGS]
+        else:
+            codec_args = ["-c:v", "copy"]
+        run_ffmpeg(
+            [
+                "-i",
+                str(src),
+                *video_map,
+                *_duration_args(max_duration_s),
+                *codec_args,
+                "-an",
+                "-sn",
+                "-dn",
+                "-map_metadata",
+                "-1",
+                "-movflags",
+                "+faststart",
+                "-f",
+                "mp4",
+                str(tmp),
+            ],
+            what=f"normalize the video of {src}",
+            timeout_s=timeout_s,
+        )
+        result = probe_media(tmp)
+    if result.width is None or result.height is None or result.fps is None:
+        raise MediaError(f"{src}: normalization produced no readable video in {out_path}")
+    return VideoNormalization(
+        path=out_path,
+        reencoded=reencode,
+        width=result.width,
+        height=result.height,
+        fps=result.fps,
+    )
+
+
+def extract_audio_wav(
+    src: Path,
+    out_path: Path,
+    *,
+    max_duration_s: float | None = None,
+    timeout_s: float | None = None,
+) -> Path:
+    """Write the first audio track of ``src`` as 16 kHz mono PCM wav to ``out_path``."""
+    with atomic_output(out_path) as tmp:
+        run_ffmpeg(
+            [
+                "-i",
+                str(src),
+                "-map",
+                "0:a:0",
+                *_duration_args(max_duration_s),
+                "-vn",
+                "-sn",
+                "-dn",
+                "-map_metadata",
+                "-1",
+                "-ac",
+                "1",
+                "-ar",
+                str(AUDIO_SAMPLE_RATE),
+                "-c:a",
+                "pcm_s16le",
+                "-f",
+                "wav",
+                str(tmp),
+            ],
+            what=f"extract the audio of {src}",
+            timeout_s=timeout_s,
+        )
+    return out_path
+
+
+def normalize_media(
+    src: Path,
+    probe: ProbeResult,
+    out_dir: Path,
+    *,
+    max_duration_s: float | None = None,
+    timeout_s: float | None = None,
+) -> NormalizedMedia:
+    """Both normalized forms of ``src`` in ``out_dir``; a missing stream gives a None path."""
+    video = None
+    if probe.has_video:
+        video = normalize_video(
+            src,
+            probe,
+            out_dir / NORMALIZED_VIDEO_NAME,
+            max_duration_s=max_duration_s,
+            timeout_s=timeout_s,
+        )
+    audio_path = None
+    if probe.has_audio:
+        audio_path = extract_audio_wav(
+            src, out_dir / AUDIO_WAV_NAME, max_duration_s=max_duration_s, timeout_s=timeout_s
+        )
+    return NormalizedMedia(
+        video_path=video.path if video else None,
+        audio_path=audio_path,
+        video_reencoded=video.reencoded if video else False,
+        audio_reencoded=audio_path is not None,
+        width=video.width if video else None,
+        height=video.height if video else None,
+        fps=video.fps if video else None,
+    )

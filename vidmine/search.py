@@ -1,0 +1,199 @@
+"""Hybrid search over the search items of all videos (or one).
+
+Two candidate lists are drawn from ``search_items``: the 50 nearest embeddings by cosine
+distance (only items embedded by the query's model, through that dimension's HNSW index)
+and the 50 best full-text matches (PostgreSQL English text search). They are fused by
+reciprocal rank fusion, so an item high in either list ranks high and an item in both
+ranks higher: a paraphrase is found by its meaning, a rare name or number by its exact
+words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+from pgvector import Vector
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from vidmine.db.store import Store, vector_expression
+from vidmine.models import SearchHit
+
+SearchMode = Literal["hybrid", "vector", "text"]
+
+CANDIDATES_PER_LIST = 50
+# The usual RRF constant: damps the difference between the very first ranks.
+RRF_K = 60
+# HNSW returns at most ef_search rows; it must exceed the candidates wanted.
+_HNSW_EF_SEARCH = 100
+_HEADLINE_OPTIONS = "StartSel=**, StopSel=**, MaxWords=30, MinWords=12, MaxFragments=2"
+# Quotes, " or " and a leading minus are web-search syntax: honour them as written.
+_WEB_SYNTAX = re.compile(r'"|\bor\b|(^|\s)-\w', re.IGNORECASE)
+
+
+def search(
+    store_or_url: Store | str,
+    query: str,
+    query_embedding: Sequence[float] | None,
+    *,
+    model: str,
+    dim: int,
+    video_id: str | None = None,
+    limit: int = 10,
+    mode: SearchMode = "hybrid",
+) -> list[SearchHit]:
+    """The best ``limit`` matches for ``query``, best first.
+
+    ``query_embedding`` is the query embedded by ``model`` (``dim`` values); it may be
+    None in ``mode="text"``. ``video_id`` restricts the search to one video.
+    """
+    store = store_or_url if isinstance(store_or_url, Store) else Store(store_or_url)
+    if limit <= 0:
+        return []
+    statement = search_statement(
+        query, query_embedding, model=model, dim=dim, video_id=video_id, limit=limit, mode=mode
+    )
+    if statement is None:
+        return []
+    query_sql, params = statement
+    with store.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        if mode != "text":
+            cur.execute(
+                sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(_HNSW_EF_SEARCH))
+            )
+        cur.execute(query_sql, params)
+        rows = cur.fetchall()
+    return [
+        SearchHit(
+            video_id=row["video_id"],
+            file_name=row["file_name"],
+            start_s=row["start_s"],
+            end_s=row["end_s"],
+            kind=row["kind"],
+            snippet=_trim(row["snippet"]),
+            score=float(row["score"]),
+            item_id=row["item_id"],
+        )
+        for row in rows
+    ]
+
+
+def search_statement(
+    query: str,
+    query_embedding: Sequence[float] | None,
+    *,
+    model: str,
+    dim: int,
+    video_id: str | None = None,
+    limit: int = 10,
+    mode: SearchMode = "hybrid",
+) -> tuple[sql.Composable, dict[str, Any]] | None:
+    """The SQL and parameters ``search`` runs (None: nothing to search for); for EXPLAIN."""
+    if mode not in ("hybrid", "vector", "text"):
+        raise ValueError(f"search mode must be hybrid, vector or text, got {mode!r}")
+    use_vectors = mode in ("hybrid", "vector")
+    use_text = mode in ("hybrid", "text") and bool(query.strip())
+    lists = []
+    if use_vectors:
+        lists.append(_vector_candidates(dim, by_video=video_id is not None))
+    if use_text:
+        lists.append(_TEXT_CANDIDATES)
+    if not lists:
+        return None
+    params = {
+        "query": query,
+        "web_syntax": bool(_WEB_SYNTAX.search(query)),
+        "model": model,
+        "video_id": video_id,
+        "vector": _query_vector(query_embedding, dim, model) if use_vectors else None,
+        "n": CANDIDATES_PER_LIST,
+        "k": RRF_K,
+        "limit": limit,
+        "headline": _HEADLINE_OPTIONS,
+    }
+    statement = sql.SQL(
+        """
+        WITH q AS (
+            SELECT CASE WHEN %(web_syntax)s THEN websearch_to_tsquery('english', %(query)s)
+                   -- any of the words rather than all: ranking rewards matching more
+                   ELSE replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery
+                   END AS tsq
+        ),
+        ranked AS ({candidates}),
+        fused AS (
+            SELECT item_id, sum(1.0 / (%(k)s + rnk)) AS score
+            FROM ranked GROUP BY item_id
+        )
+        SELECT s.item_id, s.video_id, v.file_name, s.start_s, s.end_s, s.kind, f.score,
+               CASE WHEN s.tsv @@ q.tsq
+                    THEN ts_headline('english', s.text, q.tsq, %(headline)s)
+                    ELSE s.text END AS snippet
+        FROM fused f
+        JOIN search_items s USING (item_id)
+        JOIN videos v ON v.video_id = s.video_id
+        CROSS JOIN q
+        ORDER BY f.score DESC, s.video_id, s.start_s
+        LIMIT %(limit)s
+        """
+    ).format(candidates=sql.SQL(" UNION ALL ").join(lists))
+    return statement, params
+
+
+_TEXT_CANDIDATES = sql.SQL(
+    """
+    (SELECT item_id, row_number() OVER (ORDER BY rank DESC, item_id) AS rnk
+     FROM (SELECT s.item_id, ts_rank_cd(s.tsv, q.tsq) AS rank
+           FROM search_items s, q
+           WHERE s.tsv @@ q.tsq AND (%(video_id)s::text IS NULL OR s.video_id = %(video_id)s)
+           ORDER BY rank DESC, s.item_id
+           LIMIT %(n)s) AS by_text)
+    """
+)
+
+
+def _vector_candidates(dim: int, *, by_video: bool) -> sql.Composable:
+    """Nearest items by cosine distance, ordered by the expression the HNSW index holds.
+
+    Within one video the candidates are ranked exactly: an approximate index scan would
+    drop the video's items that are not among the nearest of all videos.
+    """
+    distance = sql.SQL("{} <=> %(vector)s::vector({})").format(
+        vector_expression(dim), sql.Literal(dim)
+    )
+    if by_video:
+        source = sql.SQL(
+            "(SELECT * FROM search_items WHERE video_id = %(video_id)s OFFSET 0) AS s"
+        )  # OFFSET 0 keeps the planner from reaching the index through the subquery
+    else:
+        source = sql.SQL("search_items AS s")
+    return sql.SQL(
+        """
+        (SELECT item_id, row_number() OVER (ORDER BY distance, item_id) AS rnk
+         FROM (SELECT s.item_id, {distance} AS distance
+               FROM {source}
+               WHERE s.dim = {dim} AND s.model = %(model)s AND s.embedding IS NOT NULL
+               ORDER BY {distance}
+               LIMIT %(n)s) AS by_vector)
+        """
+    ).format(distance=distance, source=source, dim=sql.Literal(dim))
+
+
+def _query_vector(embedding: Sequence[float] | None, dim: int, model: str) -> Vector:
+    if embedding is None:
+        raise ValueError("a query embedding is needed unless mode='text'")
+    values = np.asarray(embedding, dtype=np.float32)
+    if values.shape != (dim,):
+        raise ValueError(
+            f"query embedding has shape {values.shape}, expected ({dim},) for model {model!r}"
+        )
+    return Vector(values)
+
+
+def _trim(text: str, max_chars: int = 240) -> str:
+    text = " ".join(text.split())
+    if len(text) <= max_chars:
+        return text
+    return text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
