@@ -47,7 +47,11 @@ class UploadCursor:
 
 
 def _process_upload(
-    context: dg.SensorEvaluationContext, upload: UploadFile, profile: str, run_job: str
+    context: dg.SensorEvaluationContext,
+    upload: UploadFile,
+    profile: str,
+    run_job: str,
+    keys_this_tick: set[str],
 ) -> tuple[dg.RunRequest | None, str | None, str]:
     """Returns (run request, new partition key, outcome sentence)."""
     store = open_store()
@@ -59,8 +63,10 @@ def _process_upload(
         return None, None, f"rejected {upload.path.name}: {registration.rejected_reason}"
     key = registration.video_id
     assert key is not None
-    has_partition = context.instance.has_dynamic_partition(VIDEO_PARTITIONS_NAME, key)
-    if not registration.new and has_partition and not registration.rerun:
+    has_partition = key in keys_this_tick or context.instance.has_dynamic_partition(
+        VIDEO_PARTITIONS_NAME, key
+    )
+    if key in keys_this_tick or (not registration.new and has_partition and not registration.rerun):
         return None, None, f"{upload.path.name} is the same content as video {key}; not re-run"
     config = load_config()
     request = dg.RunRequest(
@@ -69,6 +75,7 @@ def _process_upload(
         job_name=run_job,
         tags=video_run_tags(config, profile),
     )
+    keys_this_tick.add(key)
     return request, (None if has_partition else key), f"{upload.path.name} -> video {key}"
 
 
@@ -96,6 +103,7 @@ def build_upload_sensor(job_name: str) -> dg.SensorDefinition:
 
         requests: list[dg.RunRequest] = []
         new_keys: list[str] = []
+        keys_this_tick: set[str] = set()
         outcomes: list[str] = []
         waiting = 0
         for upload in uploads:
@@ -115,7 +123,9 @@ def build_upload_sensor(job_name: str) -> dg.SensorDefinition:
                     open_store().record_rejection(path, upload.size_bytes, upload.mtime, reason)
                     request, key, outcome = None, None, f"rejected {upload.path.name}: {reason}"
                 else:
-                    request, key, outcome = _process_upload(context, upload, profile, job_name)
+                    request, key, outcome = _process_upload(
+                        context, upload, profile, job_name, keys_this_tick
+                    )
             except Exception as err:  # a DB outage or a file vanishing: try again next tick
                 context.log.warning(f"could not take {path} now, will retry: {err}")
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,6 +76,11 @@ def test_database_url_forms_are_normalised(monkeypatch: pytest.MonkeyPatch) -> N
     assert normalize_url("postgres://h/db") == "postgresql://h/db"
 
 
+def test_database_env_fixture(database_env: str) -> None:
+    assert database_url(VidmineHome(Path("/nonexistent"))) == database_env
+    assert Store(database_url(VidmineHome(Path("/nonexistent")))).list_videos() == []
+
+
 # --- embedded server -----------------------------------------------------------------------
 
 
@@ -95,6 +101,7 @@ def test_embedded_server_is_shared_survives_and_recovers(
         "from vidmine.settings import VidmineHome;"
         "print(database_url(VidmineHome(Path(sys.argv[1]))))"
     )
+    socket_dir: Path | None = None
     try:
         # Two processes start it at once; both get the one server, which outlives them.
         procs = [
@@ -114,7 +121,8 @@ def test_embedded_server_is_shared_survives_and_recovers(
         urls = {out.strip() for out, _ in outputs}
         assert len(urls) == 1
         url = urls.pop()
-        assert str(home.pg_data) not in url  # the socket went to a shorter folder
+        socket_dir = Path(url.split("host=")[1])
+        assert not socket_dir.is_relative_to(home.root)  # the socket went to a shorter folder
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
 
@@ -135,9 +143,16 @@ def test_embedded_server_is_shared_survives_and_recovers(
         finally:
             impostor.kill()
             impostor.wait()
+        # The socket deleted under a running server (a /tmp cleaner): it is restarted.
+        (socket,) = Path(recovered.split("host=")[1]).glob(".s.PGSQL.*[0-9]")
+        socket.unlink()
+        with psycopg.connect(database_url(home)) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
         new_pid = _postmaster_pid(home.pg_data)
     finally:
         stopped = stop_embedded(home)
+        if socket_dir is not None:
+            shutil.rmtree(socket_dir, ignore_errors=True)
     assert stopped
     assert not (home.pg_data / "postmaster.pid").exists()
     assert not _is_running(new_pid)
@@ -499,5 +514,9 @@ def test_embeddings_of_two_dimensions_coexist(store: Store) -> None:
             store, "", target.embedding, model=model, dim=dim, video_id=hits[0].video_id
         )
         assert hit.item_id == target.item_id
+    stored = store.load_search_items("large", with_embeddings=True)
+    assert len(stored) == len(large)
+    assert stored[0].embedding == pytest.approx(list(large[0].embedding))
+    assert store.load_search_items("large")[0].embedding is None
     # A model's query never sees another model's vectors, even of the same dimension.
     assert search(store, "", small[0].embedding, model="other", dim=384, mode="vector") == []

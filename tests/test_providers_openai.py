@@ -86,7 +86,19 @@ def frames(tmp_path_factory) -> list[FrameInput]:
     for index, source in enumerate(["testsrc2=size=1280x720", "color=c=navy:size=640x360"]):
         path = folder / f"frame_{index}.png"
         subprocess.run(
-            ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, "-frames:v", "1", str(path)],
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                source,
+                "-frames:v",
+                "1",
+                str(path),
+            ],
             check=True,
         )
         made.append(FrameInput(index, path, 12.3 + index, ocr_text="QUARTERLY RESULTS"))
@@ -97,8 +109,10 @@ def frames(tmp_path_factory) -> list[FrameInput]:
 def speech_like_wav(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("audio") / "tone.wav"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=12"]
-        + ["-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", str(path)],
+        [
+            *("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=12"),
+            *("-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", str(path)),
+        ],
         check=True,
     )
     return path
@@ -124,7 +138,9 @@ def test_captions_round_trip_as_structured_json(frames):
         assert caption.provider == captioner.provider and caption.model == "gpt-4o"
         assert caption.descriptor_only is False
     assert [c.status for c in recorder.calls] == ["ok", "ok"]
-    assert all(c.stage == "vision" and c.input_tokens > 85 and c.output_tokens > 0 for c in recorder.calls)
+    assert all(
+        c.stage == "vision" and c.input_tokens > 85 and c.output_tokens > 0 for c in recorder.calls
+    )
 
 
 def test_uploaded_image_is_downscaled_to_the_profile_limit(frames):
@@ -139,7 +155,10 @@ def test_generate_json_round_trip_validates_against_the_schema():
     recorder = MemoryRecorder()
     with running_fake_openai() as fake:
         value = _generator(fake, recorder).generate_json(
-            system="You summarise talks.", user="Transcript: ...", schema_name="summary", schema=SUMMARY_SCHEMA
+            system="You summarise talks.",
+            user="Transcript: ...",
+            schema_name="summary",
+            schema=SUMMARY_SCHEMA,
         )
     jsonschema.validate(value, SUMMARY_SCHEMA)
     (call,) = recorder.calls
@@ -177,7 +196,7 @@ def test_embedding_dimension_mismatch_names_the_setting():
             config=_config(fake),
             retry_policy=FAST,
         )
-        with pytest.raises(ProviderError, match="stages.embed.dimensions"):
+        with pytest.raises(ProviderError, match=r"stages\.embed\.dimensions"):
             embedder.embed(["hello"])
         assert fake.stats()["requests"] == 1  # not retried: asking again cannot help
 
@@ -214,10 +233,13 @@ def test_in_flight_never_exceeds_max_concurrent_and_reaches_it(frames):
     name = _provider_name()
     with running_fake_openai(latency_ms=100) as fake:
         config = _config(fake, max_concurrent=3)
-        generator = OpenAITextGenerator(provider=name, model="gpt-4o-mini", config=config, retry_policy=FAST)
+        generator = OpenAITextGenerator(
+            provider=name, model="gpt-4o-mini", config=config, retry_policy=FAST
+        )
         captioner = OpenAICaptioner(provider=name, model="gpt-4o", config=config, retry_policy=FAST)
         requests = [
-            GenerationRequest(f"r{i}", "system", f"user {i}", "summary", SUMMARY_SCHEMA) for i in range(20)
+            GenerationRequest(f"r{i}", "system", f"user {i}", "summary", SUMMARY_SCHEMA)
+            for i in range(20)
         ]
         captions: list = []
         side = threading.Thread(target=lambda: captions.extend(captioner.caption(frames * 3)))
@@ -240,7 +262,9 @@ def test_requests_per_minute_blocks_until_allowed():
     # 120 per minute: a burst of 12, then one every 0.5 s.
     with running_fake_openai() as fake:
         generator = _generator(fake, MemoryRecorder(), requests_per_minute=120, max_concurrent=4)
-        requests = [GenerationRequest(f"r{i}", "s", f"u{i}", "summary", SUMMARY_SCHEMA) for i in range(14)]
+        requests = [
+            GenerationRequest(f"r{i}", "s", f"u{i}", "summary", SUMMARY_SCHEMA) for i in range(14)
+        ]
         started = time.monotonic()
         results = generator.generate_many(requests)
         elapsed = time.monotonic() - started
@@ -265,7 +289,9 @@ def test_retry_after_is_honoured():
     recorder = MemoryRecorder()
     with running_fake_openai(fail_429=1, retry_after="0.4") as fake:
         started = time.monotonic()
-        _generator(fake, recorder).generate_json(system="s", user="u", schema_name="x", schema=SUMMARY_SCHEMA)
+        _generator(fake, recorder).generate_json(
+            system="s", user="u", schema_name="x", schema=SUMMARY_SCHEMA
+        )
     assert time.monotonic() - started >= 0.4
     assert recorder.calls[0].retries == 1
 
@@ -273,8 +299,10 @@ def test_retry_after_is_honoured():
 def test_too_many_429s_fail_after_max_retries():
     recorder = MemoryRecorder()
     with running_fake_openai(fail_429=10) as fake:
-        generator = _generator(fake, recorder, policy=RetryPolicy(max_retries=2, initial_backoff_s=0.01))
-        with pytest.raises(ProviderError, match="after 2 retries.*429"):
+        generator = _generator(
+            fake, recorder, policy=RetryPolicy(max_retries=2, initial_backoff_s=0.01)
+        )
+        with pytest.raises(ProviderError, match=r"after 2 retries.*429"):
             generator.generate_json(system="s", user="u", schema_name="x", schema=SUMMARY_SCHEMA)
         assert fake.stats()["requests"] == 3
     (call,) = recorder.calls
@@ -298,7 +326,9 @@ def test_a_hang_times_out_then_the_retry_succeeds():
 def test_server_errors_are_retried():
     recorder = MemoryRecorder()
     with running_fake_openai(fail_5xx=2, status_5xx=503) as fake:
-        _generator(fake, recorder).generate_json(system="s", user="u", schema_name="x", schema=SUMMARY_SCHEMA)
+        _generator(fake, recorder).generate_json(
+            system="s", user="u", schema_name="x", schema=SUMMARY_SCHEMA
+        )
         assert fake.stats()["served_5xx"] == 2
     assert recorder.calls[0].retries == 2
 
@@ -328,7 +358,9 @@ def test_malformed_json_is_retried_then_fails_alone_in_generate_many():
 def test_malformed_answer_then_valid_one_succeeds():
     recorder = MemoryRecorder()
     with running_fake_openai(malformed=1) as fake:
-        value = _generator(fake, recorder).generate_json(system="s", user="u", schema_name="x", schema=SUMMARY_SCHEMA)
+        value = _generator(fake, recorder).generate_json(
+            system="s", user="u", schema_name="x", schema=SUMMARY_SCHEMA
+        )
         assert fake.stats()["requests"] == 2
     jsonschema.validate(value, SUMMARY_SCHEMA)
     assert recorder.calls[0].retries == 1
@@ -339,12 +371,20 @@ def test_a_cache_hit_makes_no_request(frames):
     recorder = MemoryRecorder()
     with running_fake_openai() as fake:
         generator = _generator(fake, recorder, cache=cache)
-        first = generator.generate_json(system="s", user="u", schema_name="x", schema=SUMMARY_SCHEMA)
-        second = generator.generate_json(system="s", user="u", schema_name="x", schema=SUMMARY_SCHEMA)
+        first = generator.generate_json(
+            system="s", user="u", schema_name="x", schema=SUMMARY_SCHEMA
+        )
+        second = generator.generate_json(
+            system="s", user="u", schema_name="x", schema=SUMMARY_SCHEMA
+        )
         assert fake.stats()["requests"] == 1
 
         captioner = OpenAICaptioner(
-            provider=generator.provider, model="gpt-4o", config=_config(fake), cache=cache, recorder=recorder
+            provider=generator.provider,
+            model="gpt-4o",
+            config=_config(fake),
+            cache=cache,
+            recorder=recorder,
         )
         assert captioner.caption(frames) == captioner.caption(frames)
         embedder = OpenAIEmbedder(
@@ -400,7 +440,9 @@ def test_a_missing_key_variable_is_named(monkeypatch):
         OpenAITextGenerator(
             provider="somewhere",
             model="m",
-            config=ProviderConfig(base_url="http://127.0.0.1:9/v1", api_key_env="VIDMINE_UNSET_KEY"),
+            config=ProviderConfig(
+                base_url="http://127.0.0.1:9/v1", api_key_env="VIDMINE_UNSET_KEY"
+            ),
         )
 
 
@@ -408,9 +450,15 @@ def test_registry_picks_local_or_openai_compatible(tmp_path):
     config = parse_config(
         {
             "providers": {"fake": {"base_url": "http://127.0.0.1:9/v1", "max_concurrent": 2}},
-            "stages": {"embed": {"provider": "fake", "model": "text-embedding-3-small", "dimensions": 64}},
+            "stages": {
+                "embed": {"provider": "fake", "model": "text-embedding-3-small", "dimensions": 64}
+            },
             "profiles": {
-                "premium": {"image_detail": "high", "max_image_px": 1024, "stages": {"vision": {"provider": "fake"}}},
+                "premium": {
+                    "image_detail": "high",
+                    "max_image_px": 1024,
+                    "stages": {"vision": {"provider": "fake"}},
+                },
                 "plain": {},
             },
             "default_profile": "plain",
@@ -424,41 +472,85 @@ def test_registry_picks_local_or_openai_compatible(tmp_path):
     assert isinstance(registry.captioner_for(config, "plain", recorder, None), local.LocalCaptioner)
     embedder = registry.embedder_for(config, None, recorder, None)
     assert isinstance(embedder, OpenAIEmbedder) and embedder.dimensions == 64
-    assert isinstance(registry.transcriber_for(config, None, recorder, None), local.LocalTranscriber)
-    assert isinstance(registry.generator_for(config, None, recorder, None), local.LocalTextGenerator)
-    assert isinstance(registry.transcriber_for(
-        parse_config({"providers": {"fake": {}}, "stages": {"transcribe": {"provider": "fake"}}}, tmp_path / "c.yaml"),
-        None, recorder, None,
-    ), OpenAITranscriber)
+    assert isinstance(
+        registry.transcriber_for(config, None, recorder, None), local.LocalTranscriber
+    )
+    assert isinstance(
+        registry.generator_for(config, None, recorder, None), local.LocalTextGenerator
+    )
+    assert isinstance(
+        registry.transcriber_for(
+            parse_config(
+                {"providers": {"fake": {}}, "stages": {"transcribe": {"provider": "fake"}}},
+                tmp_path / "c.yaml",
+            ),
+            None,
+            recorder,
+            None,
+        ),
+        OpenAITranscriber,
+    )
 
-    wrong_local = parse_config({"stages": {"transcribe": {"model": "large-v3"}}}, tmp_path / "w.yaml")
+    wrong_local = parse_config(
+        {"stages": {"transcribe": {"model": "large-v3"}}}, tmp_path / "w.yaml"
+    )
     with pytest.raises(ConfigError, match=r"stages.transcribe.model.*tiny.en"):
         registry.transcriber_for(wrong_local, None, recorder, None)
     unknown_dims = parse_config(
         {"providers": {"fake": {}}, "stages": {"embed": {"provider": "fake", "model": "e5-large"}}},
         tmp_path / "d.yaml",
     )
-    with pytest.raises(ConfigError, match="stages.embed.dimensions"):
+    with pytest.raises(ConfigError, match=r"stages\.embed\.dimensions"):
         registry.embedder_for(unknown_dims, None, recorder, None)
 
 
 def test_limiters_are_shared_per_provider():
     config = ProviderConfig(max_concurrent=2)
-    assert limiter_for("shared-check", config) is limiter_for("shared-check", ProviderConfig(max_concurrent=2))
+    assert limiter_for("shared-check", config) is limiter_for(
+        "shared-check", ProviderConfig(max_concurrent=2)
+    )
     assert limiter_for("shared-check", config) is not limiter_for("other-check", config)
 
 
 def _call(**fields) -> CallRecord:
-    base = {"stage": "generate", "provider": "openai", "model": "gpt-4o-mini", "status": "ok", "latency_ms": 1.0}
+    base = {
+        "stage": "generate",
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "status": "ok",
+        "latency_ms": 1.0,
+    }
     return CallRecord(**(base | fields))
 
 
 def test_cost_estimates_use_config_prices_then_built_in_ones():
-    assert estimate_cost(_call(model="whisper-1", stage="transcribe", audio_seconds=120), {}) == pytest.approx(0.012)
-    assert estimate_cost(_call(input_tokens=1_000_000, output_tokens=1_000_000), {}) == pytest.approx(0.75)
-    assert estimate_cost(_call(model="text-embedding-3-small", input_tokens=500_000), {}) == pytest.approx(0.01)
+    assert estimate_cost(
+        _call(model="whisper-1", stage="transcribe", audio_seconds=120), {}
+    ) == pytest.approx(0.012)
+    assert estimate_cost(
+        _call(input_tokens=1_000_000, output_tokens=1_000_000), {}
+    ) == pytest.approx(0.75)
+    assert estimate_cost(
+        _call(model="text-embedding-3-small", input_tokens=500_000), {}
+    ) == pytest.approx(0.01)
     own = {"openai": {"gpt-4o-mini": Price(input_per_1m_tokens=1.0)}}
     assert estimate_cost(_call(input_tokens=2_000_000), own) == pytest.approx(2.0)
     assert estimate_cost(_call(input_tokens=10**6, status="cached", cached=True), {}) == 0.0
     assert estimate_cost(_call(provider="local", model="tiny.en", audio_seconds=600), {}) == 0.0
     assert estimate_cost(_call(provider="vllm", model="llama", input_tokens=10**6), {}) == 0.0
+
+
+def test_tokens_per_minute_budget_blocks_until_refilled():
+    from vidmine.providers.limits import ProviderLimiter
+
+    limiter = ProviderLimiter(
+        "tpm-check", max_concurrent=2, requests_per_minute=6000, tokens_per_minute=6000
+    )
+    started = time.monotonic()
+    with limiter.request_slot(tokens=6000):
+        pass
+    assert time.monotonic() - started < 0.2
+    with limiter.request_slot(tokens=50):  # 100 tokens a second come back: ~0.5 s
+        pass
+    assert time.monotonic() - started >= 0.4
+    assert limiter.in_flight == 0 and limiter.max_in_flight == 1

@@ -142,5 +142,6 @@ def segments_markdown(segments: Sequence[TranscriptSegment], limit: int = 20) ->
         for s in segments[:limit]
     ]
     if len(segments) > limit:
-        lines.append(f"- … and {len(segments) - limit} more segments")
+        rest = len(segments) - limit
+        lines.append(f"- … and {rest} more segment{'s' if rest > 1 else ''}")
     return "\n".join(lines)

@@ -2,10 +2,11 @@
 
 Two candidate lists are drawn from ``search_items``: the 50 nearest embeddings by cosine
 distance (only items embedded by the query's model, through that dimension's HNSW index)
-and the 50 best full-text matches (PostgreSQL English text search). They are fused by
-reciprocal rank fusion, so an item high in either list ranks high and an item in both
-ranks higher: a paraphrase is found by its meaning, a rare name or number by its exact
-words.
+and the 50 best full-text matches (PostgreSQL English text search over every item,
+whatever its model). Reciprocal rank fusion merges them: an item high in either list
+ranks high and one in both ranks higher, so a paraphrase is found by its meaning and a
+rare name or number by its exact words. A hit's score is its fused score,
+sum(1 / (60 + rank)) over the lists it is in: higher is better, at most 2/61.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import types
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,8 +41,18 @@ _URL_SCHEMES = {
 
 # One start at a time inside this process: file locks order processes, not threads.
 _start_guard = threading.Lock()
-# pgdata -> (url, postmaster pid) of a server this process already found running.
-_running: dict[Path, tuple[str, int]] = {}
+
+
+@dataclass(frozen=True)
+class _Running:
+    """A server this process found running (see ensure_embedded)."""
+
+    url: str
+    pid: int
+    socket: Path | None
+
+
+_running: dict[Path, _Running] = {}  # by pgdata
 # URLs whose database is known to have the vector extension (saves a query per connect).
 _vector_ready: set[str] = set()
 _vector_guard = threading.Lock()
@@ -67,10 +78,12 @@ def normalize_url(url: str, *, source: str = "the database URL") -> str:
     """Turn the SQLAlchemy-style and short forms into the ``postgresql://`` psycopg accepts."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in _URL_SCHEMES:
+        # Never echo the value itself: it may hold a password.
+        got = f"the scheme {scheme!r}" if sep else "no scheme"
         raise DatabaseConfigError(
             f"{source} must be a PostgreSQL URL such as postgresql://user:pass@host:5432/dbname "
-            f"(postgres:// and postgresql+psycopg2:// are accepted too); got scheme "
-            f"{scheme!r}. Fix {source} or unset it to use the embedded database."
+            f"(postgres:// and postgresql+psycopg2:// are accepted too); it has {got}. "
+            f"Fix {source}, or unset DATABASE_URL to use the embedded database."
         )
     return f"{_URL_SCHEMES[scheme.lower()]}://{rest}"
 
@@ -87,14 +100,18 @@ def with_database(url: str, dbname: str) -> str:
 def ensure_embedded(home: VidmineHome) -> str:
     """Start the embedded server for ``home`` unless it runs already; return its URL."""
     pgdata = home.pg_data.resolve()
-    cached = _running.get(pgdata)
-    if cached is not None and _postmaster_is_ours(pgdata, cached[1]):
-        return cached[0]
+    known = _running.get(pgdata)
+    if (
+        known is not None
+        and (known.socket is None or known.socket.exists())
+        and _postmaster_is_ours(pgdata, known.pid)
+    ):
+        return known.url
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     with _start_guard, _file_lock(_lock_path(home)):
-        url, pid = _start_locked(pgdata)
-    _running[pgdata] = (url, pid)
-    return url
+        running = _start_locked(pgdata)
+    _running[pgdata] = running
+    return running.url
 
 
 def stop_embedded(home: VidmineHome) -> bool:
@@ -114,7 +131,8 @@ def _lock_path(home: VidmineHome) -> Path:
 
 @contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    # flock (not lockf): released when the descriptor closes, even if the process dies.
+    # flock, not lockf: a lockf lock is dropped when *any* descriptor of the file closes
+    # in this process; the kernel releases either when the process dies.
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -160,17 +178,17 @@ def _postmaster_is_ours(pgdata: Path, pid: int) -> bool:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE or proc.name() != "postgres":
             return False
-        cmdline = proc.cmdline()
+        # postgres runs in its data folder; the command line names it when pg_ctl started it.
+        return proc.cwd() == str(pgdata) or str(pgdata) in proc.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
-    return str(pgdata) in cmdline
 
 
 def _clear_stale_files(pgdata: Path) -> None:
     """Remove a crash's lock files so postgres does not mistake a recycled pid for a server."""
     recorded = _read_pid_file(pgdata)
     if recorded is None:
-        # Unreadable or half-written: only a start interrupted by a crash leaves that.
+        # Missing, or half-written by a start that a crash interrupted.
         (pgdata / "postmaster.pid").unlink(missing_ok=True)
         return
     pid, socket_dir = recorded
@@ -213,7 +231,7 @@ def _end_orphaned_backends(pgdata: Path, *, patience_s: float = 10.0) -> None:
         psutil.wait_procs(alive, timeout=5)
 
 
-def _start_locked(pgdata: Path) -> tuple[str, int]:
+def _start_locked(pgdata: Path) -> _Running:
     pgserver = _import_pgserver()
     if (pgdata / "PG_VERSION").exists():
         _clear_stale_files(pgdata)
@@ -225,36 +243,30 @@ def _start_locked(pgdata: Path) -> tuple[str, int]:
         # different homes would race on useradd.
         with pgserver.PostgresServer._lock:
             ensure_user_exists(_PGSERVER_SYSTEM_USER)
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         try:
             # cleanup_mode=None: the server outlives this process for the next one to reuse.
             server = pgserver.PostgresServer(pgdata, cleanup_mode=None)
-            url, pid = server.get_uri(), server.get_pid()
+            info = server.get_postmaster_info()
         except Exception as err:
             raise EmbeddedDatabaseError(
                 f"could not start the embedded PostgreSQL in {pgdata}: {err}. See its log "
                 f"{pgdata / 'log'}; stop any other postgres using that folder, or set "
                 "DATABASE_URL to use another server."
             ) from err
-        if _accepts_connections(url):
-            return url, pid
-        # Running but unreachable, e.g. its socket file was cleaned out of /tmp: restart it.
-        log.warning("embedded PostgreSQL (pid %s) does not answer at %s; restarting", pid, url)
-        _stop_locked(pgdata, mode="fast" if attempt == 1 else "immediate")
+        if info.socket_path is None or info.socket_path.exists():
+            return _Running(server.get_uri(), info.pid, info.socket_path)
+        # Running but unreachable: its socket was cleaned out of /tmp. Restart it.
+        log.warning(
+            "embedded PostgreSQL (pid %s) lost its socket %s; restarting",
+            info.pid,
+            info.socket_path,
+        )
+        _stop_locked(pgdata, mode="fast")
     raise EmbeddedDatabaseError(
-        f"the embedded PostgreSQL in {pgdata} starts but accepts no connections; "
+        f"the embedded PostgreSQL in {pgdata} starts but its socket does not appear; "
         f"see its log {pgdata / 'log'}."
     )
-
-
-def _accepts_connections(url: str) -> bool:
-    try:
-        with psycopg.connect(url, connect_timeout=10) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.OperationalError as err:
-        log.warning("connecting to %s failed: %s", url, err)
-        return False
-    return True
 
 
 def _stop_locked(pgdata: Path, *, mode: str) -> bool:

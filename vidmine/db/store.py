@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -186,7 +186,9 @@ class Store:
                 f"video {video_id!r} is not registered; call register_video first"
             ) from err
 
-    def _fetch(self, query: sql.Composable | str, params: Sequence[Any] = ()) -> list[dict]:
+    def _fetch(
+        self, query: sql.Composable | str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[dict[str, Any]]:
         with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(query, params)
             return cur.fetchall()
@@ -393,6 +395,9 @@ class Store:
             sql.SQL(", ").join(sql.Placeholder() * len(columns)),
         )
         with self._writing(video_id) as conn, conn.cursor() as cur:
+            # Two writers replacing the same rows at once would otherwise both delete the
+            # old rows and then collide on the new ids; this makes the second one wait.
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{table}/{video_id}",))
             cur.execute(delete, (video_id,))
             if rows:
                 cur.executemany(insert, rows)

@@ -14,6 +14,7 @@ that picks all frames at once (cheaper when scenes are short and frames are dens
 from __future__ import annotations
 
 import logging
+import math
 import re
 import shutil
 import tempfile
@@ -73,6 +74,11 @@ def keyframe_targets(
     return targets
 
 
+def _seconds_arg(seconds: float) -> str:
+    # Rounded down: rounding up could step past the frame the time was aimed at.
+    return f"{math.floor(seconds * 1e6) / 1e6:.6f}"
+
+
 def _scale_filter(max_height: int) -> str:
     # Square pixels, at most max_height high, never upscaled, even sides for JPEG chroma.
     return (
@@ -107,7 +113,7 @@ def _extract_by_seeking(
         outputs: list[str] = []
         for slot, (i, _target) in enumerate(batch):
             # -copyts keeps the source timestamps so showinfo reports the real PTS.
-            inputs += ["-ss", f"{seek_times[i]:.6f}", "-copyts", "-i", str(video_path)]
+            inputs += ["-ss", _seconds_arg(seek_times[i]), "-copyts", "-i", str(video_path)]
             graph.append(f"[{slot}:v:0]showinfo@kf{i},{_scale_filter(max_height)}[o{i}]")
             outputs += ["-map", f"[o{i}]", "-frames:v", "1", "-q:v", _JPEG_QUALITY]
             outputs.append(str(work / f"seek_{i:05d}.jpg"))
@@ -143,8 +149,8 @@ def _extract_in_one_pass(
 ) -> list[_Extracted]:
     # Select, for each target, the first frame at or after it (prev_t is NAN on the first
     # frame, so not(gte(...)) is then true).
-    wanted = sorted({round(seek + start_time, 6) for seek in seek_times})
-    terms = "+".join(f"gte(t,{w:.6f})*not(gte(prev_t,{w:.6f}))" for w in wanted)
+    wanted = sorted({_seconds_arg(seek + start_time) for seek in seek_times}, key=float)
+    terms = "+".join(f"gte(t,{w})*not(gte(prev_t,{w}))" for w in wanted)
     script = work / "select.filter"
     script.write_text(
         f"select='{terms.replace(',', chr(92) + ',')}',showinfo@kf0,{_scale_filter(max_height)}",
@@ -173,8 +179,8 @@ def _extract_in_one_pass(
     frame_times = [float(t) for t in _frame_times(stderr).get(0, [])]
     extracted = []
     for target, seek in zip(targets, seek_times, strict=True):
-        wanted_abs = round(seek + start_time, 6)
-        match = next((n for n, t in enumerate(frame_times) if t >= wanted_abs - 1e-6), None)
+        wanted_abs = float(_seconds_arg(seek + start_time))
+        match = next((n for n, t in enumerate(frame_times) if t >= wanted_abs), None)
         path = work / f"scan_{(match or 0) + 1:05d}.jpg"
         if match is None or not path.exists():
             log.warning("no frame at %.3f s in %s (past the end?)", target.time_s, video_path)

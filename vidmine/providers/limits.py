@@ -6,7 +6,9 @@ Every provider object of one provider (its captioner, embedder, ...) shares one
 - a semaphore of ``max_concurrent`` slots. A slot is held for exactly one HTTP attempt
   (the openai client runs with ``max_retries=0``; :func:`call_with_retries` does the
   retrying), so the number of requests in flight at the server never exceeds
-  ``max_concurrent``, and a request sleeping between retries frees its slot for others;
+  ``max_concurrent``, and a request sleeping between retries frees its slot for others.
+  (The one exception is beyond any client's knowledge: an attempt that timed out frees
+  its slot although the server may still be working on it);
 - a requests-per-minute token bucket (pyrate-limiter), taken after the slot so that the
   moment a permit is granted is the moment the request goes out;
 - optionally a tokens-per-minute bucket, charged with the caller's estimate of a
@@ -35,7 +37,7 @@ from typing import TypeVar
 
 import openai
 import tenacity
-from pyrate_limiter import Limiter, Rate, StateBucket, TokenBucket
+from pyrate_limiter import Limiter, Rate, SingleBucketFactory, StateBucket, TokenBucket
 
 from vidmine.config import ProviderConfig
 
@@ -78,9 +80,9 @@ def _token_bucket(per_minute: float, burst: int) -> Limiter:
     # pyrate-limiter rates are integers: scale the window so limit/interval == per_minute.
     limit = max(1, round(per_minute))
     interval_ms = max(1, round(_MINUTE_MS * limit / per_minute))
-    return Limiter(
-        StateBucket([Rate(limit, interval_ms, burst=burst)], algorithm=TokenBucket()), buffer_ms=5
-    )
+    bucket = StateBucket([Rate(limit, interval_ms, burst=burst)], algorithm=TokenBucket())
+    # A token bucket's state is constant-size: no leaker thread is needed to trim it.
+    return Limiter(SingleBucketFactory(bucket, schedule_leak=False), buffer_ms=5)
 
 
 class ProviderLimiter:

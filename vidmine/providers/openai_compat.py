@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -147,6 +148,8 @@ class _OpenAIProvider:
         self.model = model
         self._config = config
         self._recorder: CallRecorder = recorder if recorder is not None else MemoryRecorder()
+        # Records arrive from worker threads; the recorder need not be thread-safe.
+        self._record_lock = threading.Lock()
         self._cache = cache
         self._key = api_key_from_env(provider, config)
         self._policy = retry_policy or RetryPolicy.from_config(config)
@@ -209,7 +212,7 @@ class _OpenAIProvider:
         started = time.monotonic()
         hit = self._cache.cache_get(key)
         if hit is not None:
-            self._recorder.record(
+            self._emit(
                 CallRecord(
                     stage=self.stage,
                     provider=self.provider,
@@ -220,6 +223,10 @@ class _OpenAIProvider:
                 )
             )
         return hit
+
+    def _emit(self, call: CallRecord) -> None:
+        with self._record_lock:
+            self._recorder.record(call)
 
     def _store(self, key: str, response: dict[str, Any]) -> None:
         if self._cache is not None:
@@ -265,7 +272,7 @@ class _OpenAIProvider:
     def _record(
         self, status: str, started: float, retries: int, usage: _Usage, error: str = ""
     ) -> None:
-        self._recorder.record(
+        self._emit(
             CallRecord(
                 stage=self.stage,
                 provider=self.provider,
@@ -518,6 +525,9 @@ class OpenAITranscriber(_OpenAIProvider):
     def _transcribe_chunk(self, path: Path, offset: float, length: float) -> dict[str, Any]:
         audio = path.read_bytes()
         extra: dict[str, Any] = {"language": self.language} if self.language else {}
+        # A long chunk takes the server a while to transcribe; do not time it out at a
+        # timeout_s meant for chat-sized requests (about 5x real time is ample).
+        timeout = max(self._config.timeout_s, length / 5)
 
         def attempt(usage: _Usage) -> dict[str, Any]:
             answer = self._client.audio.transcriptions.create(
@@ -525,6 +535,7 @@ class OpenAITranscriber(_OpenAIProvider):
                 file=(path.name, audio, "audio/wav"),
                 response_format="verbose_json",
                 timestamp_granularities=["segment"],
+                timeout=timeout,
                 **extra,
             )
             usage.add(getattr(answer, "usage", None))

@@ -1,0 +1,84 @@
+"""Shared helpers for the media tests: where the third-party test media is, and small
+synthetic videos made with ffmpeg's lavfi sources."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SHARED_MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+
+
+def shared_media(relative: str) -> Path:
+    """A file under ../shared/media, or skip the test when the folder is absent."""
+    path = SHARED_MEDIA / relative
+    if not path.exists():
+        pytest.skip(
+            f"../shared/media not found: third-party test media ({relative}) lives beside the "
+            "repository, not in it"
+        )
+    return path
+
+
+def ffmpeg(*args: str) -> None:
+    """Run ffmpeg for test setup; fail the test with ffmpeg's message when it fails."""
+    proc = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, f"test setup ffmpeg failed: {proc.stderr}"
+
+
+def make_video(
+    path: Path,
+    *,
+    duration: float = 1.0,
+    size: str = "320x240",
+    fps: float = 30,
+    audio: bool = True,
+    video_codec: list[str] | None = None,
+    source: str = "testsrc2",
+    extra: list[str] | None = None,
+) -> Path:
+    """A synthetic clip: ``source`` (a lavfi video source) with an optional sine tone.
+
+    ``video_codec`` defaults to H.264 yuv420p; ``extra`` goes before the output name.
+    """
+    args = ["-f", "lavfi", "-i", f"{source}=size={size}:rate={fps}:duration={duration}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={duration}"]
+    codec = video_codec or ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    args += codec
+    if audio:
+        args += ["-c:a", "aac", "-shortest"]
+    ffmpeg(*args, *(extra or []), str(path))
+    return path
+
+
+def make_text_slides(path: Path, slides: list[str], *, seconds_each: float = 2.0) -> Path:
+    """A 30 fps video of white slides with black text, one per entry in ``slides``
+    (an empty string makes a blank slide)."""
+    parts = []
+    for n, text in enumerate(slides):
+        drawn = f",drawtext=text='{text}':fontsize=56:fontcolor=black:x=60:y=150" if text else ""
+        parts.append(f"color=c=white:size=960x540:rate=30:duration={seconds_each}{drawn}[s{n}]")
+    joined = "".join(f"[s{n}]" for n in range(len(slides)))
+    graph = ";".join(parts) + f";{joined}concat=n={len(slides)}:v=1:a=0[out]"
+    ffmpeg(
+        "-filter_complex",
+        graph,
+        "-map",
+        "[out]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
+    )
+    return path

@@ -1,0 +1,219 @@
+"""The whole pipeline in-process (the path `vidmine ingest` takes): real ffmpeg,
+tesseract, faster-whisper, MiniLM and PostgreSQL, on our own sample videos and on the
+third-party media with ground truth in ../shared/media."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from psycopg import sql
+
+from pipeline_defs.ingest import IngestOutcome, ingest_file
+from vidmine.config import load_config
+from vidmine.db.connection import with_database
+from vidmine.db.store import Store
+from vidmine.providers.base import MemoryRecorder
+from vidmine.providers.registry import embedder_for
+from vidmine.samples import SampleScene, make_sample_video
+from vidmine.search import search
+
+pytestmark = pytest.mark.slow
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+
+
+def shared(relative: str) -> Path:
+    path = MEDIA / relative
+    if not path.exists():
+        pytest.skip(f"../shared/media/{relative} not found: third-party test media is absent")
+    return path
+
+
+def words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+@pytest.fixture(scope="module")
+def env(pg_url: str, migrated_template: str, tmp_path_factory) -> Iterator[dict]:
+    """One database, VIDMINE_HOME and Dagster instance for the module's videos."""
+    name = f"vidmine_pipeline_{uuid.uuid4().hex[:8]}"
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(migrated_template)
+            )
+        )
+    home = tmp_path_factory.mktemp("home")
+    url = with_database(pg_url, name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATABASE_URL", url)
+        mp.setenv("VIDMINE_HOME", str(home))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        with dg.instance_for_test() as instance:
+            yield {"home": home, "store": Store(url), "instance": instance, "url": url}
+
+
+def ingest(env: dict, path: Path, profile: str = "standard_audio_visual") -> IngestOutcome:
+    outcome = ingest_file(path, profile, load_config(), env["instance"])
+    assert outcome.status == "ready", (outcome.error, [(s.stage, s.status, s.error)
+                                                      for s in outcome.stages])
+    return outcome
+
+
+def query(env: dict, text: str, limit: int = 5):
+    embedder = embedder_for(load_config(), None, MemoryRecorder(), env["store"])
+    return search(env["store"], text, embedder.embed([text])[0], model=embedder.model,
+                  dim=embedder.dimensions, limit=limit)
+
+
+@pytest.fixture(scope="module")
+def two_videos(env: dict, tmp_path_factory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("videos")
+    talk = make_sample_video(folder / "garden talk.mp4", (
+        SampleScene("darkgreen", "SPRING", "Tomatoes need plenty of sunlight and water."),
+        SampleScene("navy", "SUMMER", "Harvest the beans before the first frost arrives."),
+    ))
+    slides = make_sample_video(folder / "slides.mp4", (
+        SampleScene("black", "WELCOME", "", 3.0),
+        SampleScene("maroon", "PENGUIN MIGRATION", "", 3.0),
+        SampleScene("white", "THE END", "", 3.0),
+    ))
+    return {"talk": ingest(env, talk).video_id, "slides": ingest(env, slides).video_id}
+
+
+def test_sample_video_reaches_ready_with_every_stage(env: dict, two_videos: dict) -> None:
+    store: Store = env["store"]
+    talk = two_videos["talk"]
+    states = {k: v.status for k, v in store.stage_states(talk).items()}
+    for stage in ("source_video", "normalize", "transcript", "scenes", "keyframes",
+                  "ocr_text", "frame_captions", "embeddings", "video_ready"):
+        assert states[stage] == "succeeded", states
+    assert len(store.load_scenes(talk)) == 2
+    spoken = words(" ".join(s.text for s in store.load_transcript(talk)))
+    assert "sunlight" in spoken and "frost" in spoken
+    seen = " ".join(t.text for t in store.load_ocr_texts(two_videos["slides"]))
+    assert "PENGUIN" in seen
+    assert (env["home"] / "media" / talk / "transcript.srt").read_text().startswith("1\n")
+    caption = store.load_captions(talk)[0]
+    assert caption.descriptor_only and "no captioning model" in caption.note
+
+
+def test_search_finds_a_spoken_phrase_and_a_shown_caption_first(
+    env: dict, two_videos: dict
+) -> None:
+    spoken = query(env, "harvest beans before frost")[0]
+    assert spoken.video_id == two_videos["talk"]
+    talk_segments = env["store"].load_transcript(two_videos["talk"])
+    frost = next(s for s in talk_segments if "frost" in s.text.lower())
+    assert spoken.start_s <= frost.start_s + 0.5 and spoken.end_s >= frost.end_s - 0.5
+    shown = query(env, "penguin migration")[0]
+    assert shown.video_id == two_videos["slides"]
+    assert shown.start_s <= 4.5 and shown.end_s >= 4.5  # the caption is on screen 3-6 s
+
+
+def test_rerun_replaces_rows_without_duplicates(env: dict, two_videos: dict) -> None:
+    store: Store = env["store"]
+    video = store.get_video(two_videos["slides"])
+    before = store.row_counts(video.video_id)
+    ingest(env, Path(video.source_path))
+    assert store.row_counts(video.video_id) == before
+
+
+def test_testvideo_cuts_equal_pyscenedetect_golden(env: dict) -> None:
+    video = shared("pyscenedetect/testvideo.mp4")
+    golden = json.loads(
+        shared("pyscenedetect/goldens/testvideo.mp4.AdaptiveDetector.default.json").read_text()
+    )["cuts"]
+    outcome = ingest(env, video)
+    scenes = env["store"].load_scenes(outcome.video_id)
+    assert [s.start_frame for s in scenes[1:]] == golden
+
+
+def test_fades_give_no_cuts(env: dict) -> None:
+    outcome = ingest(env, shared("pyscenedetect/fades.mp4"))
+    assert len(env["store"].load_scenes(outcome.video_id)) == 1
+
+
+def test_counter_keyframe_timestamps_are_frame_pts(env: dict) -> None:
+    outcome = ingest(env, shared("pyscenedetect/counter.mp4"))
+    frames = env["store"].load_keyframes(outcome.video_id)
+    assert frames
+    for frame in frames:
+        assert abs(frame.timestamp_s * 10 - round(frame.timestamp_s * 10)) < 1e-6
+
+
+def test_jfk_audio_under_a_video_transcribes(env: dict, tmp_path: Path) -> None:
+    muxed = tmp_path / "jfk_over_testvideo.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(shared("pyscenedetect/testvideo.mp4")),
+         "-i", str(shared("audio/jfk.flac")), "-map", "0:v", "-map", "1:a", "-c:v", "copy",
+         "-c:a", "aac", "-shortest", str(muxed)],
+        check=True,
+    )
+    outcome = ingest(env, muxed)
+    text = words(" ".join(s.text for s in env["store"].load_transcript(outcome.video_id)))
+    assert "ask not what your country can do for you" in text
+    hit = query(env, "ask not what your country can do for you")[0]
+    assert hit.video_id == outcome.video_id and hit.kind == "segment"
+
+
+def test_ocr_of_phototest_matches_its_text(env: dict, tmp_path: Path) -> None:
+    import difflib
+
+    page = shared("tesseract/phototest.tif")
+    expected = " ".join(shared("tesseract/phototest.txt").read_text().split())
+    video = tmp_path / "phototest.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(page), "-t", "4", "-r", "30",
+         "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2,format=yuv420p", "-c:v", "libx264", str(video)],
+        check=True,
+    )
+    outcome = ingest(env, video)
+    texts = env["store"].load_ocr_texts(outcome.video_id)
+    assert len(texts) == 1, "one page shown for 4 s is one OCR text"
+    got = " ".join(texts[0].text.split())
+    assert difflib.SequenceMatcher(None, got, expected).ratio() >= 0.9, got
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "pyscenedetect/edge_cases/issue-134-rotate.mp4",
+        "pyscenedetect/edge_cases/issue-195-aspect-ratio.mp4",
+        "pyscenedetect/edge_cases/issue-236-split-copy.mkv",
+        "popeye/popeye_T03-4_pgs.mkv",
+    ],
+)
+def test_edge_cases_reach_ready(env: dict, relative: str) -> None:
+    outcome = ingest(env, shared(relative))
+    video = env["store"].get_video(outcome.video_id)
+    assert video.status == "ready"
+    if "popeye" in relative:
+        assert not video.has_audio and env["store"].load_transcript(video.video_id) == []
+
+
+def test_audio_only_file_processes_its_audio_stages(env: dict, tmp_path: Path) -> None:
+    audio = tmp_path / "jfk speech.flac"
+    audio.write_bytes(shared("audio/jfk.flac").read_bytes())
+    outcome = ingest(env, audio)
+    states = {s.stage: s.status for s in outcome.stages}
+    assert states["transcript"] == "succeeded" and states["scenes"] == "skipped"
+
+
+def test_bad_inputs_are_rejected_cleanly(env: dict, tmp_path: Path) -> None:
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video\n" * 100)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    for path in (fake, empty, tmp_path / "missing.mp4"):
+        outcome = ingest_file(path, "standard_audio_visual", load_config(), env["instance"])
+        assert outcome.status == "rejected" and outcome.error
+        assert outcome.video_id is None

@@ -1,0 +1,154 @@
+"""The built-in offline providers: Whisper tiny.en, MiniLM, the frame descriptor, no LLM."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from vidmine.providers import local
+from vidmine.providers.base import FrameInput, GenerationRequest, MemoryRecorder, ProviderError
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z ]", " ", text.lower()).split())
+
+
+@pytest.fixture(scope="module")
+def transcriber() -> local.LocalTranscriber:
+    return local.LocalTranscriber(MemoryRecorder())
+
+
+@pytest.fixture(scope="module")
+def embedder() -> local.LocalEmbedder:
+    return local.LocalEmbedder(MemoryRecorder())
+
+
+def test_jfk_speech_is_transcribed_with_word_aligned_times(transcriber, tmp_path):
+    source = MEDIA / "audio" / "jfk.flac"
+    if not source.exists():
+        pytest.skip("../shared/media not found: third-party test media (audio/jfk.flac) is absent")
+    wav = tmp_path / "jfk.wav"
+    _ffmpeg("-i", str(source), "-ac", "1", "-ar", "16000", str(wav))
+    recorder = MemoryRecorder()
+    segments = local.LocalTranscriber(recorder).transcribe(wav)
+    text = _words(" ".join(s.text for s in segments))
+    assert "ask not what your country can do for you" in text
+    americans = next(s for s in segments if "americans" in s.text.lower())
+    assert americans.start_s <= 2.0
+    assert [s.index for s in segments] == list(range(len(segments)))
+    assert all(s.text == s.text.strip() and s.end_s >= s.start_s for s in segments)
+    assert segments[-1].end_s <= 11.5
+    (call,) = recorder.calls
+    assert call.provider == "local" and call.status == "ok"
+    assert call.audio_seconds == pytest.approx(11.0, abs=0.1)
+
+
+def test_silence_and_empty_audio_give_no_segments(transcriber, tmp_path):
+    silent = tmp_path / "silent.wav"
+    _ffmpeg(
+        "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "3", "-c:a", "pcm_s16le", str(silent)
+    )
+    assert transcriber.transcribe(silent) == []
+    empty = tmp_path / "empty.wav"
+    _ffmpeg(
+        "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "0", "-c:a", "pcm_s16le", str(empty)
+    )
+    assert transcriber.transcribe(empty) == []
+
+
+def test_whisper_loads_once_per_process(transcriber):
+    assert local.LocalTranscriber()._whisper() is transcriber._whisper()
+
+
+def test_missing_audio_is_named(transcriber, tmp_path):
+    with pytest.raises(ProviderError, match=r"nope\.wav"):
+        transcriber.transcribe(tmp_path / "nope.wav")
+
+
+def test_minilm_embeddings_are_normalised_384_dims_and_meaningful(embedder):
+    texts = [
+        "The cat sits on the mat.",
+        "A kitten is sitting on a rug.",
+        "Quarterly revenue grew 8%.",
+    ]
+    vectors = embedder.embed(texts)
+    assert [len(v) for v in vectors] == [384, 384, 384]
+    assert all(math.isclose(sum(x * x for x in v), 1.0, rel_tol=1e-4) for v in vectors)
+
+    def cosine(a, b):
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2]) + 0.2
+    assert embedder.embed([]) == []
+    assert local.LocalEmbedder()._encoder() is embedder._encoder()
+    assert (embedder.provider, embedder.model, embedder.dimensions) == (
+        "local",
+        "all-MiniLM-L6-v2",
+        384,
+    )
+
+
+def test_embedding_batches_give_the_same_vectors(embedder):
+    texts = [f"sentence {i} about topic {i % 3}" for i in range(10)]
+    small_batches = local.LocalEmbedder(batch_size=3).embed(texts)
+    for a, b in zip(embedder.embed(texts), small_batches, strict=True):
+        assert a == pytest.approx(b, abs=1e-5)
+
+
+visual_missing = importlib.util.find_spec("vidmine.media.visual") is None
+
+
+@pytest.mark.skipif(
+    visual_missing, reason="vidmine.media.visual (dominant_colours, count_faces) not written yet"
+)
+def test_descriptor_caption_from_colours_faces_and_ocr(tmp_path):
+    frame_path = tmp_path / "frame.png"
+    _ffmpeg("-f", "lavfi", "-i", "color=c=navy:size=320x180", "-frames:v", "1", str(frame_path))
+    recorder = MemoryRecorder()
+    captioner = local.LocalCaptioner(recorder)
+    (caption,) = captioner.caption(
+        [FrameInput(7, frame_path, 12.34, ocr_text="  QUARTERLY\n RESULTS ")]
+    )
+    assert caption.frame_index == 7
+    assert caption.caption.startswith("Frame at 12.3 s: mostly ")
+    assert "no faces" in caption.caption
+    assert "on-screen text: 'QUARTERLY RESULTS'" in caption.caption
+    assert caption.on_screen_text == "QUARTERLY RESULTS"
+    assert {"QUARTERLY", "RESULTS"} <= set(caption.entities)
+    assert caption.descriptor_only is True
+    assert caption.note == local.DESCRIPTOR_NOTE
+    assert (caption.provider, caption.model) == ("local", "descriptor")
+    assert recorder.calls and recorder.calls[0].stage == "vision"
+
+
+def test_descriptor_wording_without_visual_helpers():
+    frame = FrameInput(0, Path("unused.png"), 5.0, ocr_text="")
+    caption = local.LocalCaptioner()._describe(frame, ["dark blue", "white"], 1)
+    assert caption.caption == "Frame at 5.0 s: mostly dark blue and white; 1 face"
+    assert caption.entities == ["dark blue", "white"]
+    assert caption.on_screen_text == ""
+    two = local.LocalCaptioner()._describe(frame, [], 2)
+    assert two.caption == "Frame at 5.0 s: 2 faces"
+
+
+def test_local_text_generator_says_it_has_no_language_model():
+    generator = local.LocalTextGenerator()
+    assert (generator.provider, generator.model) == ("local", "extractive")
+    with pytest.raises(ProviderError, match="no language model"):
+        generator.generate_json(system="s", user="u", schema_name="x", schema={})
+    results = generator.generate_many(
+        [GenerationRequest("a", "s", "u", "x", {}), GenerationRequest("b", "s", "u", "x", {})]
+    )
+    assert [r.key for r in results] == ["a", "b"]
+    assert all(r.value is None and "no language model" in r.error for r in results)

@@ -1,0 +1,153 @@
+"""The upload-folder sensor, ticked by hand against a real Dagster instance, real
+ffprobe and a real PostgreSQL: settling, keys, duplicates, rejections, outages."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipeline_defs.definitions import defs
+from pipeline_defs.partitions import VIDEO_PARTITIONS_NAME
+from vidmine.db.store import Store
+from vidmine.samples import SampleScene, make_sample_video
+
+SENSOR = defs.get_sensor_def("upload_folder_sensor")
+
+
+@pytest.fixture(scope="module")
+def tiny_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sample") / "tiny.mp4"
+    return make_sample_video(
+        out,
+        (SampleScene("navy", "HELLO", "", 1.0), SampleScene("maroon", "WORLD", "", 1.0)),
+        size="320x240",
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path, database_env: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("VIDMINE_HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / "uploads").mkdir(parents=True)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+def drop(home: Path, src: Path, name: str, *, age_s: float = 10.0) -> Path:
+    """Copy a file into uploads/ with an mtime in the past (as if copied a while ago)."""
+    target = home / "uploads" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, target)
+    past = time.time() - age_s
+    os.utime(target, (past, past))
+    return target
+
+
+def tick(instance: dg.DagsterInstance, cursor: str | None):
+    """One evaluation, applying its partition requests as the daemon would."""
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    result = SENSOR(context)
+    assert isinstance(result, dg.SensorResult)
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+def settle(instance: dg.DagsterInstance, cursor: str | None = None):
+    """Two ticks: the first sees the files, the second takes the settled ones."""
+    first = tick(instance, cursor)
+    assert not first.run_requests, "a file seen for the first time must not be taken"
+    return tick(instance, first.cursor)
+
+
+def test_empty_folder_skips_with_a_sentence(home: Path, instance) -> None:
+    result = tick(instance, None)
+    assert not result.run_requests
+    assert "no new files" in result.skip_reason.skip_message
+
+
+def test_a_settled_video_becomes_a_partition_and_one_run(
+    home: Path, instance, tiny_video: Path, store_url: str
+) -> None:
+    drop(home, tiny_video, "My Talk – été.mp4")
+    result = settle(instance)
+    (request,) = result.run_requests
+    key = request.partition_key
+    assert key.startswith("my-talk-ete-") and len(key) == len("my-talk-ete-") + 10
+    assert instance.has_dynamic_partition(VIDEO_PARTITIONS_NAME, key)
+    assert request.tags["vidmine/provider/local"] == "true"
+    assert request.tags["vidmine/profile"] == "standard_audio_visual"
+    video = Store(store_url).get_video(key)
+    assert video is not None and video.status == "registered"
+    again = tick(instance, result.cursor)  # the cursor remembers it
+    assert not again.run_requests
+
+
+def test_same_content_twice_is_one_video_same_name_different_content_is_two(
+    home: Path, instance, tiny_video: Path, tmp_path: Path
+) -> None:
+    drop(home, tiny_video, "a.mp4")
+    drop(home, tiny_video, "copy of a.mp4")
+    other = make_sample_video(tmp_path / "other.mp4", (SampleScene("black", "X", "", 1.0),),
+                              size="320x240")
+    drop(home, other, "standard_audio_visual/a.mp4")
+    result = settle(instance)
+    keys = sorted(r.partition_key for r in result.run_requests)
+    assert len(keys) == 2, keys
+    assert keys[0].startswith("a-") and keys[1].startswith("a-") and keys[0] != keys[1]
+
+
+def test_a_file_still_being_written_waits(home: Path, instance, tiny_video: Path) -> None:
+    target = drop(home, tiny_video, "growing.mp4", age_s=0)
+    first = tick(instance, None)
+    with target.open("ab") as handle:
+        handle.write(b"\0" * 1000)
+    second = tick(instance, first.cursor)
+    assert not second.run_requests
+    assert "still being written" in second.skip_reason.skip_message
+
+
+def test_bad_files_are_rejected_once_with_reasons_and_never_raise(
+    home: Path, instance, tiny_video: Path, store_url: str, tmp_path: Path
+) -> None:
+    (home / "uploads" / "empty.mp4").write_bytes(b"")
+    (home / "uploads" / "notes.txt").write_text("hello")
+    (home / "uploads" / "fake video.mp4").write_text("this is text, not a video\n" * 50)
+    data = tiny_video.read_bytes()
+    (home / "uploads" / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    (home / "uploads" / "nowhere").mkdir()
+    (home / "uploads" / "nowhere" / "clip.mp4").write_bytes(data)
+    for path in (home / "uploads").rglob("*"):
+        if path.is_file():
+            os.utime(path, (time.time() - 30, time.time() - 30))
+    result = settle(instance)
+    assert not result.run_requests
+    rejections = {Path(r.path).name: r.reason for r in Store(store_url).list_rejections()}
+    assert set(rejections) == {"empty.mp4", "notes.txt", "fake video.mp4", "truncated.mp4",
+                               "clip.mp4"}
+    assert "empty" in rejections["empty.mp4"]
+    assert "not a video" in rejections["notes.txt"]
+    assert "not a profile folder" in rejections["clip.mp4"]
+    third = tick(instance, result.cursor)  # not retried in a loop
+    assert "no new files" in third.skip_reason.skip_message
+    assert len(Store(store_url).list_rejections()) == 5
+
+
+def test_database_outage_postpones_without_raising(
+    home: Path, instance, tiny_video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+    drop(home, tiny_video, "later.mp4")
+    result = settle(instance)
+    assert not result.run_requests
+    assert "later.mp4" not in json.loads(result.cursor)["done"]

@@ -1,0 +1,235 @@
+"""On-screen text: frames sampled at a fixed rate and read by tesseract.
+
+Reading a frame is the slow part, so a frame whose perceptual hash is within
+``hash_distance`` bits of the frame read last is not read again: it shows the same
+picture, and its text is carried over. Consecutive samples that read the same are merged
+into one :class:`~vidmine.models.OcrText` spanning the time the text is on screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import imagehash
+import pytesseract
+from PIL import Image, ImageOps
+
+from vidmine.media.ffmpeg import MediaError, run_ffmpeg
+from vidmine.media.probe import probe_media
+from vidmine.models import OcrText
+
+log = logging.getLogger(__name__)
+
+SAMPLE_NAME = "sample_{index:05d}.jpg"
+_SAMPLE_PATTERN = re.compile(r"sample_\d{5,}\.jpg")
+# Tesseract reads best when capital letters are ~30 px tall; text in a 720p frame is
+# often half that, so frames under this height are enlarged before reading.
+_UPSCALE_BELOW_HEIGHT = 1080
+_UPSCALE_FACTOR = 2
+_JPEG_QUALITY = "2"
+_MIN_ANCHOR_WORD_CONFIDENCE = 50.0
+_WORDLIKE = re.compile(r"[^\W_]{2}")
+_INFO = re.compile(r"\[showinfo@ocr @ [^\]]+\] config in time_base: (\d+)/(\d+)")
+_FRAME = re.compile(r"\[showinfo@ocr @ [^\]]+\] n:\s*\d+ pts:\s*(-?\d+)")
+
+
+@dataclass(frozen=True)
+class OcrResult:
+    """The merged texts and how much work reading them took."""
+
+    texts: list[OcrText]
+    frames_sampled: int
+    frames_ocred: int
+
+
+@dataclass(frozen=True)
+class FrameText:
+    """What tesseract read on one picture."""
+
+    text: str
+    confidence: float  # mean word confidence, 0..100; 0 when nothing was read
+
+
+def normalize_whitespace(text: str) -> str:
+    return " ".join(text.split())
+
+
+def sample_frames(video_path: Path, fps: float, out_dir: Path) -> list[tuple[float, Path]]:
+    """Write one frame per ``1/fps`` seconds to ``out_dir`` as ``sample_00000.jpg``...
+
+    The frame taken for each ``1/fps`` step is the first one shown at or after the step
+    starts, so the returned times (seconds from the video start, with the path) are the
+    real presentation times of the frames written. Unlike ffmpeg's fps filter, which
+    stamps whichever frame it picks with the grid time, this keeps times exact and also
+    works on variable frame rate video. Samples left from an earlier run are replaced.
+    """
+    if fps <= 0:
+        raise ValueError(f"OCR sample rate must be above 0 frames per second, got {fps}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".samples-", dir=out_dir))
+    try:
+        stderr = run_ffmpeg(
+            [
+                "-nostats",
+                "-loglevel",
+                "info",
+                "-i",
+                str(video_path),
+                "-map",
+                "0:v:0",
+                "-vf",
+                # Keep the first frame of each 1/fps step; the epsilon stops a frame that
+                # sits exactly on a step boundary from falling into the step before.
+                f"select='isnan(prev_t)+gt(floor(t*{fps:g}+1e-6)\\,floor(prev_t*{fps:g}+1e-6))',"
+                "showinfo@ocr",
+                "-fps_mode",
+                "passthrough",
+                "-q:v",
+                _JPEG_QUALITY,
+                str(work / "%05d.jpg"),
+            ],
+            what=f"sample frames for OCR from {video_path}",
+        )
+        time_base_match = _INFO.search(stderr)
+        if time_base_match is None:
+            raise MediaError(f"{video_path}: ffmpeg reported no frames to sample for OCR")
+        time_base = Fraction(int(time_base_match[1]), int(time_base_match[2]))
+        times = [float(int(m[1]) * time_base) for m in _FRAME.finditer(stderr)]
+        for stale in out_dir.iterdir():
+            if _SAMPLE_PATTERN.fullmatch(stale.name):
+                stale.unlink()
+        samples = []
+        for index, seconds in enumerate(times):
+            written = work / f"{index + 1:05d}.jpg"
+            if not written.exists():
+                break
+            final = out_dir / SAMPLE_NAME.format(index=index)
+            written.replace(final)
+            samples.append((max(seconds, 0.0), final))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return samples
+
+
+def prepare_for_ocr(image: Image.Image) -> Image.Image:
+    """Grayscale, and enlarged when the frame is small (see ``_UPSCALE_BELOW_HEIGHT``)."""
+    gray = ImageOps.grayscale(image)
+    if gray.height < _UPSCALE_BELOW_HEIGHT:
+        gray = gray.resize(
+            (gray.width * _UPSCALE_FACTOR, gray.height * _UPSCALE_FACTOR),
+            Image.Resampling.LANCZOS,
+        )
+    return gray
+
+
+def read_text(image: Image.Image, *, lang: str = "eng") -> FrameText:
+    """Tesseract's reading of ``image``: lines in reading order and mean word confidence."""
+    try:
+        data = pytesseract.image_to_data(
+            prepare_for_ocr(image), lang=lang, output_type=pytesseract.Output.DICT
+        )
+    except pytesseract.TesseractNotFoundError as err:
+        raise MediaError(
+            "tesseract is not installed or not on PATH; install it "
+            "(Debian: apt-get install tesseract-ocr tesseract-ocr-eng, or run scripts/install.sh)"
+        ) from err
+    except pytesseract.TesseractError as err:
+        raise MediaError(
+            f"tesseract failed ({err}); check that the language pack for '{lang}' is "
+            f"installed (Debian: apt-get install tesseract-ocr-{lang})"
+        ) from err
+    lines: dict[tuple[int, int, int], list[tuple[str, float]]] = {}
+    for i, word in enumerate(data["text"]):
+        confidence = float(data["conf"][i])
+        word = word.strip()
+        if word and confidence >= 0:
+            key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
+            lines.setdefault(key, []).append((word, confidence))
+    kept = [words for words in lines.values() if _is_real_line(words)]
+    text = "\n".join(" ".join(word for word, _ in words) for words in kept)
+    confidences = [confidence for words in kept for _, confidence in words]
+    confidence = sum(confidences) / len(confidences) if confidences else 0.0
+    return FrameText(text=text, confidence=round(confidence, 2))
+
+
+def _is_real_line(words: list[tuple[str, float]]) -> bool:
+    """Tesseract reads textures and edges in natural footage as stray marks ("e", "_",
+    "ss,"); a real line has at least one confidently read word of two letters or digits.
+    Word confidence alone is no filter: tesseract gives short true tokens such as "1"
+    a confidence of 0."""
+    return any(
+        confidence >= _MIN_ANCHOR_WORD_CONFIDENCE and _WORDLIKE.search(word)
+        for word, confidence in words
+    )
+
+
+def ocr_video(
+    video_path: Path,
+    fps: float,
+    work_dir: Path,
+    *,
+    hash_distance: int = 3,
+    lang: str = "eng",
+) -> OcrResult:
+    """Read the text on screen in ``video_path``, sampling ``fps`` frames per second.
+
+    Samples go to ``work_dir``; only those referenced by a returned text are kept.
+    """
+    video_path = Path(video_path)
+    duration = probe_media(video_path).duration_s
+    samples = sample_frames(video_path, fps, work_dir)
+
+    readings: list[tuple[float, Path, FrameText]] = []
+    last_hash: imagehash.ImageHash | None = None
+    last_reading = FrameText("", 0.0)
+    frames_ocred = 0
+    for seconds, path in samples:
+        with Image.open(path) as image:
+            image.load()
+            frame_hash = imagehash.phash(image)
+            if last_hash is None or frame_hash - last_hash > hash_distance:
+                last_reading = read_text(image, lang=lang)
+                last_hash = frame_hash
+                frames_ocred += 1
+        readings.append((seconds, path, last_reading))
+
+    texts: list[OcrText] = []
+    # Runs of consecutive samples that read the same: [first, last] reading indexes.
+    runs: list[list[int]] = []
+    for i, (_, _, reading) in enumerate(readings):
+        key = normalize_whitespace(reading.text)
+        if not key:
+            continue
+        if runs and runs[-1][1] == i - 1 and normalize_whitespace(readings[i - 1][2].text) == key:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    for first, last in runs:
+        start_s, frame_path, reading = readings[first]
+        end_s = readings[last][0] + 1.0 / fps
+        if duration > 0:
+            end_s = min(end_s, duration)
+        texts.append(
+            OcrText(
+                index=len(texts),
+                start_s=round(start_s, 3),
+                end_s=round(max(end_s, start_s), 3),
+                text=reading.text,
+                confidence=round(
+                    sum(r[2].confidence for r in readings[first : last + 1]) / (last - first + 1), 2
+                ),
+                frame_path=frame_path,
+            )
+        )
+
+    keep = {t.frame_path for t in texts}
+    for _, path, _ in readings:
+        if path not in keep:
+            path.unlink(missing_ok=True)
+    return OcrResult(texts=texts, frames_sampled=len(samples), frames_ocred=frames_ocred)
