@@ -48,7 +48,8 @@ def make_video(
 
     ``video_codec`` defaults to H.264 yuv420p; ``extra`` goes before the output name.
     """
-    args = ["-f", "lavfi", "-i", f"{source}=size={size}:rate={fps}:duration={duration}"]
+    separator = ":" if "=" in source else "="  # source may carry options, e.g. color=c=navy
+    args = ["-f", "lavfi", "-i", f"{source}{separator}size={size}:rate={fps}:duration={duration}"]
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={duration}"]
     codec = video_codec or ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]

@@ -63,29 +63,43 @@ def env(pg_url: str, migrated_template: str, tmp_path_factory) -> Iterator[dict]
 
 def ingest(env: dict, path: Path, profile: str = "standard_audio_visual") -> IngestOutcome:
     outcome = ingest_file(path, profile, load_config(), env["instance"])
-    assert outcome.status == "ready", (outcome.error, [(s.stage, s.status, s.error)
-                                                      for s in outcome.stages])
+    assert outcome.status == "ready", (
+        outcome.error,
+        [(s.stage, s.status, s.error) for s in outcome.stages],
+    )
     return outcome
 
 
 def query(env: dict, text: str, limit: int = 5):
     embedder = embedder_for(load_config(), None, MemoryRecorder(), env["store"])
-    return search(env["store"], text, embedder.embed([text])[0], model=embedder.model,
-                  dim=embedder.dimensions, limit=limit)
+    return search(
+        env["store"],
+        text,
+        embedder.embed([text])[0],
+        model=embedder.model,
+        dim=embedder.dimensions,
+        limit=limit,
+    )
 
 
 @pytest.fixture(scope="module")
 def two_videos(env: dict, tmp_path_factory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("videos")
-    talk = make_sample_video(folder / "garden talk.mp4", (
-        SampleScene("darkgreen", "SPRING", "Tomatoes need plenty of sunlight and water."),
-        SampleScene("navy", "SUMMER", "Harvest the beans before the first frost arrives."),
-    ))
-    slides = make_sample_video(folder / "slides.mp4", (
-        SampleScene("black", "WELCOME", "", 3.0),
-        SampleScene("maroon", "PENGUIN MIGRATION", "", 3.0),
-        SampleScene("white", "THE END", "", 3.0),
-    ))
+    talk = make_sample_video(
+        folder / "garden talk.mp4",
+        (
+            SampleScene("darkgreen", "SPRING", "Tomatoes need plenty of sunlight and water."),
+            SampleScene("navy", "SUMMER", "Harvest the beans before the first frost arrives."),
+        ),
+    )
+    slides = make_sample_video(
+        folder / "slides.mp4",
+        (
+            SampleScene("black", "WELCOME", "", 3.0),
+            SampleScene("maroon", "PENGUIN MIGRATION", "", 3.0),
+            SampleScene("white", "THE END", "", 3.0),
+        ),
+    )
     return {"talk": ingest(env, talk).video_id, "slides": ingest(env, slides).video_id}
 
 
@@ -93,8 +107,17 @@ def test_sample_video_reaches_ready_with_every_stage(env: dict, two_videos: dict
     store: Store = env["store"]
     talk = two_videos["talk"]
     states = {k: v.status for k, v in store.stage_states(talk).items()}
-    for stage in ("source_video", "normalize", "transcript", "scenes", "keyframes",
-                  "ocr_text", "frame_captions", "embeddings", "video_ready"):
+    for stage in (
+        "source_video",
+        "normalize",
+        "transcript",
+        "scenes",
+        "keyframes",
+        "ocr_text",
+        "frame_captions",
+        "embeddings",
+        "video_ready",
+    ):
         assert states[stage] == "succeeded", states
     assert len(store.load_scenes(talk)) == 2
     spoken = words(" ".join(s.text for s in store.load_transcript(talk)))
@@ -153,9 +176,26 @@ def test_counter_keyframe_timestamps_are_frame_pts(env: dict) -> None:
 def test_jfk_audio_under_a_video_transcribes(env: dict, tmp_path: Path) -> None:
     muxed = tmp_path / "jfk_over_testvideo.mp4"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(shared("pyscenedetect/testvideo.mp4")),
-         "-i", str(shared("audio/jfk.flac")), "-map", "0:v", "-map", "1:a", "-c:v", "copy",
-         "-c:a", "aac", "-shortest", str(muxed)],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(shared("pyscenedetect/testvideo.mp4")),
+            "-i",
+            str(shared("audio/jfk.flac")),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(muxed),
+        ],
         check=True,
     )
     outcome = ingest(env, muxed)
@@ -172,8 +212,25 @@ def test_ocr_of_phototest_matches_its_text(env: dict, tmp_path: Path) -> None:
     expected = " ".join(shared("tesseract/phototest.txt").read_text().split())
     video = tmp_path / "phototest.mp4"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(page), "-t", "4", "-r", "30",
-         "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2,format=yuv420p", "-c:v", "libx264", str(video)],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-loop",
+            "1",
+            "-i",
+            str(page),
+            "-t",
+            "4",
+            "-r",
+            "30",
+            "-vf",
+            "pad=ceil(iw/2)*2:ceil(ih/2)*2,format=yuv420p",
+            "-c:v",
+            "libx264",
+            str(video),
+        ],
         check=True,
     )
     outcome = ingest(env, video)

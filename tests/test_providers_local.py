@@ -132,8 +132,24 @@ def test_descriptor_caption_from_colours_faces_and_ocr(tmp_path):
     assert recorder.calls and recorder.calls[0].stage == "vision"
 
 
+@pytest.mark.skipif(
+    visual_missing, reason="vidmine.media.visual (dominant_colours, count_faces) not written yet"
+)
+def test_descriptor_of_an_unreadable_image_names_the_file(tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_text("not a picture")
+    with pytest.raises(ProviderError, match=r"broken\.png"):
+        local.LocalCaptioner().caption([FrameInput(0, broken, 1.0)])
+    with pytest.raises(ProviderError, match=r"gone\.png"):
+        local.LocalCaptioner().caption([FrameInput(0, tmp_path / "gone.png", 1.0)])
+
+
 def test_descriptor_wording_without_visual_helpers():
     frame = FrameInput(0, Path("unused.png"), 5.0, ocr_text="")
+    with_ocr = local.LocalCaptioner()._describe(
+        FrameInput(0, Path("unused.png"), 5.0, ocr_text="Q3 of 2024"), [], 0
+    )
+    assert with_ocr.entities == ["Q3", "2024"]
     caption = local.LocalCaptioner()._describe(frame, ["dark blue", "white"], 1)
     assert caption.caption == "Frame at 5.0 s: mostly dark blue and white; 1 face"
     assert caption.entities == ["dark blue", "white"]

@@ -98,8 +98,9 @@ def test_same_content_twice_is_one_video_same_name_different_content_is_two(
 ) -> None:
     drop(home, tiny_video, "a.mp4")
     drop(home, tiny_video, "copy of a.mp4")
-    other = make_sample_video(tmp_path / "other.mp4", (SampleScene("black", "X", "", 1.0),),
-                              size="320x240")
+    other = make_sample_video(
+        tmp_path / "other.mp4", (SampleScene("black", "X", "", 1.0),), size="320x240"
+    )
     drop(home, other, "standard_audio_visual/a.mp4")
     result = settle(instance)
     keys = sorted(r.partition_key for r in result.run_requests)
@@ -133,8 +134,13 @@ def test_bad_files_are_rejected_once_with_reasons_and_never_raise(
     result = settle(instance)
     assert not result.run_requests
     rejections = {Path(r.path).name: r.reason for r in Store(store_url).list_rejections()}
-    assert set(rejections) == {"empty.mp4", "notes.txt", "fake video.mp4", "truncated.mp4",
-                               "clip.mp4"}
+    assert set(rejections) == {
+        "empty.mp4",
+        "notes.txt",
+        "fake video.mp4",
+        "truncated.mp4",
+        "clip.mp4",
+    }
     assert "empty" in rejections["empty.mp4"]
     assert "not a video" in rejections["notes.txt"]
     assert "not a profile folder" in rejections["clip.mp4"]

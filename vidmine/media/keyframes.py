@@ -9,6 +9,7 @@ ffmpeg's showinfo filter, so a timestamp always names a real frame.
 Two ways to get the frames, chosen by cost: an accurate seek per frame (cheap when
 frames are sparse, it decodes only from the previous key frame) or one decoding pass
 that picks all frames at once (cheaper when scenes are short and frames are dense).
+Frames a seek cannot reach (some MPEG-TS files) are taken by the decoding pass.
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ def _extract_by_seeking(
     start_time: float,
     work: Path,
     max_height: int,
-) -> list[_Extracted]:
-    extracted = []
+) -> dict[int, _Extracted]:
+    extracted = {}
     for first in range(0, len(targets), _SEEKS_PER_FFMPEG):
         batch = list(enumerate(targets[first : first + _SEEKS_PER_FFMPEG], start=first))
         inputs: list[str] = []
@@ -133,9 +134,7 @@ def _extract_by_seeking(
         for i, target in batch:
             path = work / f"seek_{i:05d}.jpg"
             if path.exists() and times.get(i):
-                extracted.append(_Extracted(target, path, float(times[i][0]) - start_time))
-            else:
-                log.warning("no frame at %.3f s in %s (past the end?)", target.time_s, video_path)
+                extracted[i] = _Extracted(target, path, float(times[i][0]) - start_time)
     return extracted
 
 
@@ -146,7 +145,7 @@ def _extract_in_one_pass(
     start_time: float,
     work: Path,
     max_height: int,
-) -> list[_Extracted]:
+) -> dict[int, _Extracted]:
     # Select, for each target, the first frame at or after it (prev_t is NAN on the first
     # frame, so not(gte(...)) is then true).
     wanted = sorted({_seconds_arg(seek + start_time) for seek in seek_times}, key=float)
@@ -177,16 +176,51 @@ def _extract_in_one_pass(
         what=f"extract keyframes from {video_path}",
     )
     frame_times = [float(t) for t in _frame_times(stderr).get(0, [])]
-    extracted = []
-    for target, seek in zip(targets, seek_times, strict=True):
+    extracted = {}
+    for i, (target, seek) in enumerate(zip(targets, seek_times, strict=True)):
         wanted_abs = float(_seconds_arg(seek + start_time))
         match = next((n for n, t in enumerate(frame_times) if t >= wanted_abs), None)
         path = work / f"scan_{(match or 0) + 1:05d}.jpg"
-        if match is None or not path.exists():
-            log.warning("no frame at %.3f s in %s (past the end?)", target.time_s, video_path)
-            continue
-        extracted.append(_Extracted(target, path, frame_times[match] - start_time))
+        if match is not None and path.exists():
+            extracted[i] = _Extracted(target, path, frame_times[match] - start_time)
     return extracted
+
+
+def _extract(
+    video_path: Path,
+    targets: list[KeyframeTarget],
+    seek_times: list[float],
+    start_time: float,
+    work: Path,
+    max_height: int,
+    *,
+    seek: bool,
+) -> list[_Extracted]:
+    found: dict[int, _Extracted] = {}
+    if seek and targets:
+        try:
+            found = _extract_by_seeking(
+                video_path, targets, seek_times, start_time, work, max_height
+            )
+        except MediaError as err:
+            log.warning("seeking in %s failed, decoding it whole instead: %s", video_path, err)
+    # Seeking finds nothing in some files (e.g. MPEG-TS with sparse key frames); one
+    # decoding pass always reaches every frame.
+    missing = [i for i in range(len(targets)) if i not in found]
+    if missing:
+        scanned = _extract_in_one_pass(
+            video_path,
+            [targets[i] for i in missing],
+            [seek_times[i] for i in missing],
+            start_time,
+            work,
+            max_height,
+        )
+        found.update({missing[j]: item for j, item in scanned.items()})
+    for i, target in enumerate(targets):
+        if i not in found:
+            log.warning("no frame at %.3f s in %s (past the end?)", target.time_s, video_path)
+    return list(found.values())
 
 
 def extract_keyframes(
@@ -218,14 +252,11 @@ def extract_keyframes(
     seek_times = [max(t.time_s - half_frame, 0.0) for t in targets]
     if method == "auto":
         method = "scan" if len(targets) * _SEEK_COST_VIDEO_S >= probe.duration_s else "seek"
-    extract = _extract_in_one_pass if method == "scan" else _extract_by_seeking
 
     work = Path(tempfile.mkdtemp(prefix=".keyframes-", dir=out_dir))
     try:
-        extracted = (
-            extract(video_path, targets, seek_times, start_time, work, max_height)
-            if targets
-            else []
+        extracted = _extract(
+            video_path, targets, seek_times, start_time, work, max_height, seek=method == "seek"
         )
         kept: list[tuple[_Extracted, imagehash.ImageHash]] = []
         seen_paths: set[Path] = set()

@@ -216,6 +216,7 @@ class LocalCaptioner:
 
     def caption(self, frames: list[FrameInput]) -> list[FrameCaption]:
         # Imported here: the visual helpers pull in OpenCV, which the other stages avoid.
+        from vidmine.media.ffmpeg import MediaError
         from vidmine.media.visual import count_faces, dominant_colours
 
         started = time.monotonic()
@@ -224,11 +225,14 @@ class LocalCaptioner:
             if not Path(frame.image_path).is_file():
                 raise ProviderError(f"keyframe image {frame.image_path} does not exist")
             colours: list[str] = []
-            for colour in dominant_colours(frame.image_path, self.colours):
-                name = _colour_name(colour)
-                if name not in colours:
-                    colours.append(name)
-            faces = int(count_faces(frame.image_path))
+            try:
+                for colour in dominant_colours(frame.image_path, self.colours):
+                    name = _colour_name(colour)
+                    if name not in colours:
+                        colours.append(name)
+                faces = int(count_faces(frame.image_path))
+            except MediaError as err:
+                raise ProviderError(str(err)) from None
             captions.append(self._describe(frame, colours, faces))
         if frames:
             _record(self._recorder, "vision", self.model, started)
@@ -248,7 +252,9 @@ class LocalCaptioner:
         entities: list[str] = []
         seen: set[str] = set()
         for word in [*_WORD.findall(ocr), *colours]:
-            if (len(word) >= 3 or word in colours) and word.lower() not in seen:
+            # Short words are mostly noise ("of", OCR crumbs) unless they hold a digit ("Q3").
+            keep = len(word) >= 3 or word in colours or any(c.isdigit() for c in word)
+            if keep and word.lower() not in seen:
                 seen.add(word.lower())
                 entities.append(word)
         return FrameCaption(
