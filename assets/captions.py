@@ -28,7 +28,16 @@ def frame_captions(
     captioning model: its rows are descriptors built from OCR text, colours and faces,
     and say so (``descriptor_only``)."""
     with stage_work(context, "frame_captions", database, media, providers) as work:
-        if reason := work.visual_skip_reason():
+        reason = work.visual_skip_reason()
+        params = {
+            "visual": reason is None,
+            **work.config.stage("vision", work.profile_name).model_dump(),
+            "detail": work.profile.image_detail,
+            "max_image_px": work.profile.max_image_px,
+        }
+        if work.unchanged(params, upstream=["keyframes", "ocr_text"]):
+            return work.cached_result()
+        if reason:
             work.store.replace_captions(work.video_id, [])
             return work.skip(reason)
         frames = work.store.load_keyframes(work.video_id)

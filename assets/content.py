@@ -46,6 +46,21 @@ def video_content(
     failures: dict[str, str] = {}
     with stage_work(context, "content", database, media, providers, fails_video=False) as work:
         store, vid = work.store, work.video_id
+        stage = work.config.stage("generate", work.profile_name)
+        params = {**stage.model_dump(), "types": sorted(wanted)}
+        upstream = ["transcript", "scenes", "ocr_text", "frame_captions"]
+        stored = {r.content_type: r for r in store.load_content(vid)}
+        if work.unchanged(params, upstream=upstream) and set(wanted) <= set(stored):
+            for content_type in wanted:
+                yield dg.MaterializeResult(
+                    asset_key=content_type,
+                    metadata={
+                        "status": "cached",
+                        "content": dg.MetadataValue.md(stored[content_type].markdown),
+                    },
+                )
+            return
+        work.cached = False
         ctx = build_video_context(
             video_id=vid,
             file_name=work.video.file_name,
@@ -56,7 +71,6 @@ def video_content(
             captions=store.load_captions(vid),
             frame_times=keyframe_times(store.load_keyframes(vid)),
         )
-        stage = work.config.stage("generate", work.profile_name)
         generator = (
             None
             if stage.provider == LOCAL_PROVIDER

@@ -30,6 +30,10 @@ def embeddings(
     (the vector dimension follows it) into ``search_items``."""
     with stage_work(context, "embeddings", database, media, providers) as work:
         store, vid = work.store, work.video_id
+        stage = work.config.stage("embed", work.profile_name)
+        upstream = ["transcript", "ocr_text", "frame_captions"]
+        if work.unchanged(stage.model_dump(), upstream=upstream):
+            return work.cached_result()
         texts = search_texts(
             vid,
             store.load_transcript(vid),

@@ -26,7 +26,15 @@ def keyframes(
     """JPEG keyframes with their timestamps (the PTS of the frame written) and pHashes;
     long scenes get more frames under profiles that ask for them."""
     with stage_work(context, "keyframes", database, media, providers) as work:
-        if reason := work.visual_skip_reason():
+        reason = work.visual_skip_reason()
+        params = {
+            "visual": reason is None,
+            "per_scene": work.profile.keyframes_per_scene,
+            "long_scene_s": work.profile.long_scene_s,
+        }
+        if work.unchanged(params, upstream=["scenes"]):
+            return work.cached_result()
+        if reason:
             work.store.replace_keyframes(work.video_id, [])
             return work.skip(reason)
         scene_rows = work.store.load_scenes(work.video_id)

@@ -45,6 +45,15 @@ def normalize(
 ) -> Iterator[dg.MaterializeResult]:
     with stage_work(context, "normalize", database, media, providers) as work:
         source = Path(work.video.source_path)
+        wants_video = work.profile.visual and work.video.has_video
+        outputs = [work.normalized_video_path] if wants_video else []
+        if work.video.has_audio:
+            outputs.append(work.audio_wav_path)
+        if work.unchanged({"video": wants_video}, upstream=["source_video"], files=outputs):
+            result = work.cached_result()
+            yield dg.MaterializeResult(asset_key="normalized_video", metadata=result.metadata)
+            yield dg.MaterializeResult(asset_key="audio_wav", metadata=result.metadata)
+            return
         probe = probe_media(source)
         if not work.profile.visual:
             yield dg.MaterializeResult(

@@ -1,11 +1,11 @@
 """``ocr_text``: on-screen text read by tesseract at the profile's sample rate."""
 
 import dagster as dg
-from vidmine.media.ocr import ocr_video
 
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from pipeline_defs.partitions import video_partitions
 from resources import AIProviders, MediaLibrary, VidmineDatabase
+from vidmine.media.ocr import ocr_video
 from vidmine.transcript import clock
 
 
@@ -28,6 +28,9 @@ def ocr_text(
         reason = work.visual_skip_reason()
         if reason is None and work.profile.ocr_fps <= 0:
             reason = f"profile {work.profile_name} samples no frames for OCR"
+        params = {"visual": reason is None, "fps": work.profile.ocr_fps}
+        if work.unchanged(params, upstream=["normalize"]):
+            return work.cached_result()
         if reason:
             work.store.replace_ocr_texts(work.video_id, [])
             return work.skip(reason)

@@ -27,7 +27,10 @@ def scenes(
     """Scene rows with start and end seconds and frames. Detection reads the source
     video so frame numbers are the source's own."""
     with stage_work(context, "scenes", database, media, providers) as work:
-        if reason := work.visual_skip_reason():
+        reason = work.visual_skip_reason()
+        if work.unchanged({"visual": reason is None}, upstream=["source_video"]):
+            return work.cached_result()
+        if reason:
             work.store.replace_scenes(work.video_id, [])
             return work.skip(reason)
         found = detect_scenes(Path(work.video.source_path))

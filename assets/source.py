@@ -42,6 +42,7 @@ def source_video(
                 f"{path} changed since it was registered as {work.video_id} "
                 "(different sha256); drop the new version as a new upload"
             )
+        work.unchanged({"sha256": sha})  # always re-probed (cheap); sets the fingerprint
         work.store.update_probe(work.video_id, probe)
         work.summary = {
             "duration_s": probe.duration_s,

@@ -27,6 +27,10 @@ def transcript(
     """Speech as timestamped segments (``transcript_segments`` rows) and ``transcript.srt``.
     A video with no audio track gets an empty transcript."""
     with stage_work(context, "transcript", database, media, providers) as work:
+        stage = work.config.stage("transcribe", work.profile_name)
+        srt = work.video_dir / "transcript.srt"
+        if work.unchanged(stage.model_dump(), upstream=["source_video"], files=[srt]):
+            return work.cached_result()
         wav = work.audio_wav_path
         if work.video.has_audio and wav.is_file():
             transcriber = providers.transcriber(work.profile_name, work.recorder, work.store)

@@ -17,11 +17,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from vidmine.media.ocr import ocr_video
-
 from vidmine.captions import caption_inputs
 from vidmine.media.keyframes import extract_keyframes
 from vidmine.media.normalize import extract_audio_wav, normalize_video
+from vidmine.media.ocr import ocr_video
 from vidmine.media.probe import probe_media, sha256_file
 from vidmine.media.scenes import detect_scenes
 from vidmine.providers.base import MemoryRecorder

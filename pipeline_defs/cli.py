@@ -61,6 +61,9 @@ def ingest(
     profile: Annotated[
         str | None, typer.Option(help="Processing profile (default from vidmine.yaml).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Redo every stage even if its inputs are unchanged.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Register files and process them now, in this process, through every stage."""
@@ -77,7 +80,7 @@ def ingest(
     instance = dg.DagsterInstance.get()
     outcomes = []
     for path in paths:
-        outcome = ingest_file(path.expanduser().resolve(), profile, config, instance)
+        outcome = ingest_file(path.expanduser().resolve(), profile, config, instance, force=force)
         outcomes.append(outcome)
         if not as_json:
             _print_outcome(outcome)

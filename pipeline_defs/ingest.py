@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.stage import FORCE_TAG
 from pipeline_defs.partitions import VIDEO_PARTITIONS_NAME
 from pipeline_defs.tags import video_run_tags
 from resources.database import open_store
@@ -41,7 +42,12 @@ def _rejected(path: Path, reason: str, started: float) -> IngestOutcome:
 
 
 def ingest_file(
-    path: Path, profile: str, config: VidmineConfig, instance: dg.DagsterInstance
+    path: Path,
+    profile: str,
+    config: VidmineConfig,
+    instance: dg.DagsterInstance,
+    *,
+    force: bool = False,
 ) -> IngestOutcome:
     from pipeline_defs.definitions import defs  # heavy; only when ingesting
 
@@ -67,7 +73,7 @@ def ingest_file(
     result = job.execute_in_process(
         instance=instance,
         partition_key=video_id,
-        tags=video_run_tags(config, profile),
+        tags={**video_run_tags(config, profile), **({FORCE_TAG: "true"} if force else {})},
         raise_on_error=False,
     )
     video = store.get_video(video_id)

@@ -8,6 +8,7 @@ import dagster as dg
 from pipeline_defs.partitions import video_partitions
 from pipeline_defs.tags import provider_run_tags
 from vidmine.config import VidmineConfig
+from vidmine.content.types import CONTENT_TYPES
 
 PROCESS_VIDEO_JOB = "process_video"
 
@@ -16,7 +17,7 @@ STAGE_JOBS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "transcribe_video": (["transcript"], ("transcribe",)),
     "caption_video": (["frame_captions"], ("vision",)),
     "embed_video": (["embeddings"], ("embed",)),
-    "write_content": (["group:video_content"], ("generate",)),
+    "write_content": (list(CONTENT_TYPES), ("generate",)),
 }
 
 

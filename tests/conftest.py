@@ -90,3 +90,31 @@ def database_env(store_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Points DATABASE_URL at this test's database, for code that calls database_url()."""
     monkeypatch.setenv("DATABASE_URL", store_url)
     return store_url
+
+
+# --- a whole pipeline environment ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pipeline_env(pg_url: str, migrated_template: str, tmp_path_factory) -> Iterator[dict]:
+    """For a test module that runs the pipeline: its own database (from the template),
+    VIDMINE_HOME and Dagster instance. Yields {"home", "store", "instance", "url"}."""
+    import dagster as dg
+
+    name = f"vidmine_module_{uuid.uuid4().hex[:10]}"
+    _admin(
+        pg_url,
+        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(migrated_template)
+        ),
+    )
+    home = tmp_path_factory.mktemp("home")
+    url = with_database(pg_url, name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATABASE_URL", url)
+        mp.setenv("VIDMINE_HOME", str(home))
+        mp.delenv("VIDMINE_CONFIG", raising=False)
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        with dg.instance_for_test() as instance:
+            yield {"home": home, "store": Store(url), "instance": instance, "url": url}
+    _admin(pg_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -529,7 +529,7 @@ def _dockerfile(path: Path) -> Dockerfile:
     return result
 
 
-DOCKERFILES = sorted(DEPLOY.glob("Dockerfile.*"))
+DOCKERFILES = sorted(p for p in DEPLOY.glob("Dockerfile.*") if p.suffix != ".dockerignore")
 
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
@@ -542,6 +542,18 @@ def test_dockerfile_copies_files_that_exist(path: Path) -> None:
                 f"{path.name} copies {source}, which is not in the repository "
                 "(the build context is the repository root)"
             )
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfile_context_lets_every_copy_source_through(path: Path) -> None:
+    # The context is the repository root (.venv and media included), so each Dockerfile
+    # has an allowlist; a COPY source missing from it would fail the build.
+    ignore = path.with_name(path.name + ".dockerignore")
+    assert ignore.is_file(), f"{ignore.name} missing: the build would send all of .venv"
+    allowed = {line[1:].strip() for line in ignore.read_text().splitlines() if line[:1] == "!"}
+    for sources, _dest in _dockerfile(path).copies:
+        for source in sources:
+            assert source in allowed, f"add `!{source}` to {ignore.name}"
 
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)

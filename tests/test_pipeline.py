@@ -7,17 +7,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import dagster as dg
 import pytest
-from psycopg import sql
 
 from pipeline_defs.ingest import IngestOutcome, ingest_file
 from vidmine.config import load_config
-from vidmine.db.connection import with_database
 from vidmine.db.store import Store
 from vidmine.providers.base import MemoryRecorder
 from vidmine.providers.registry import embedder_for
@@ -40,25 +35,8 @@ def words(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def env(pg_url: str, migrated_template: str, tmp_path_factory) -> Iterator[dict]:
-    """One database, VIDMINE_HOME and Dagster instance for the module's videos."""
-    name = f"vidmine_pipeline_{uuid.uuid4().hex[:8]}"
-    import psycopg
-
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(migrated_template)
-            )
-        )
-    home = tmp_path_factory.mktemp("home")
-    url = with_database(pg_url, name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DATABASE_URL", url)
-        mp.setenv("VIDMINE_HOME", str(home))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        with dg.instance_for_test() as instance:
-            yield {"home": home, "store": Store(url), "instance": instance, "url": url}
+def env(pipeline_env: dict) -> dict:
+    return pipeline_env
 
 
 def ingest(env: dict, path: Path, profile: str = "standard_audio_visual") -> IngestOutcome:

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidmine.media.ffmpeg import MediaError, atomic_output, run_ffmpeg
-from vidmine.media.probe import main_video_stream, parse_sample_aspect_ratio, probe_media
+from vidmine.media.probe import (
+    main_video_stream,
+    parse_rate,
+    parse_sample_aspect_ratio,
+    probe_media,
+)
 from vidmine.models import NormalizedMedia, ProbeResult
 
 MAX_HEIGHT = 720
@@ -55,6 +60,8 @@ def video_conforms(probe: ProbeResult) -> bool:
         return False
     sar = parse_sample_aspect_ratio(stream.get("sample_aspect_ratio"))
     container = set(probe.format_name.split(","))
+    # A variable frame rate video can average 30 fps; its base rate then differs.
+    base_fps = parse_rate(stream.get("r_frame_rate")) or probe.fps
     return (
         probe.video_codec == "h264"
         and stream.get("pix_fmt") == "yuv420p"
@@ -62,6 +69,7 @@ def video_conforms(probe: ProbeResult) -> bool:
         and probe.width % 2 == 0
         and probe.height % 2 == 0
         and abs(probe.fps - TARGET_FPS) <= FPS_TOLERANCE
+        and abs(base_fps - TARGET_FPS) <= FPS_TOLERANCE
         and probe.rotation == 0
         and (sar is None or sar == 1)
         and any(name in container for name in _REMUXABLE_FORMATS)

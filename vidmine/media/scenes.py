@@ -2,8 +2,8 @@
 
 Detection reads the source video, so scene frame numbers are the source's own frames
 (the normalized copy has a different frame rate). PySceneDetect downscales frames
-before comparing them (its default); that is also how its own regression goldens were
-made, and it halves the time on HD video.
+before comparing them (its default): its regression goldens for the AdaptiveDetector
+hold with and without it, and it halves the time on HD video.
 """
 
 from __future__ import annotations
