@@ -212,14 +212,28 @@ def content(
     fmt: Annotated[str, typer.Option("--format", help="md or json")] = "md",
 ) -> None:
     """Print the written content of a video (titles, description, chapters, ...)."""
+    from vidmine.content.types import CONTENT_TYPES, content_spec
+
     if fmt not in ("md", "json"):
         _fail("--format must be md or json")
+    if content_type is not None:
+        try:
+            content_spec(content_type)
+        except ValueError as err:  # names the known types
+            _fail(f"--type: {err}")
     store = _store()
     if store.get_video(video) is None:
         _fail(f"no video {video!r}; `vidmine status` lists the ids")
     records = store.load_content(video, content_type)
     if not records:
-        _fail(f"no content for {video}" + (f" of type {content_type}" if content_type else ""))
+        what = f"{content_type} content" if content_type else "content"
+        _fail(
+            f"no {what} for {video} yet: its content step has not run or failed; "
+            "`vidmine status` shows the stages"
+        )
+    # In the order people read them (titles first), not the database's alphabetical one.
+    order = {name: i for i, name in enumerate(CONTENT_TYPES)}
+    records.sort(key=lambda r: (order.get(r.content_type, len(order)), r.content_type))
     if fmt == "json":
         _emit_json(
             {

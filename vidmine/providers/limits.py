@@ -9,6 +9,9 @@ Every provider object of one provider (its captioner, embedder, ...) shares one
   ``max_concurrent``, and a request sleeping between retries frees its slot for others.
   (The one exception is beyond any client's knowledge: an attempt that timed out frees
   its slot although the server may still be working on it);
+- optionally, the provider's :class:`~vidmine.providers.slots.RequestSlots` in vidmine's
+  database, taken after the process's own slot and held just as long, so the bound holds
+  across every process (runs, multiprocess steps, hosts) that uses that database;
 - a requests-per-minute token bucket (pyrate-limiter), taken after the slot so that the
   moment a permit is granted is the moment the request goes out;
 - optionally a tokens-per-minute bucket, charged with the caller's estimate of a
@@ -31,7 +34,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -40,6 +43,7 @@ import tenacity
 from pyrate_limiter import Limiter, Rate, SingleBucketFactory, StateBucket, TokenBucket
 
 from vidmine.config import ProviderConfig
+from vidmine.providers.slots import RequestSlots, request_slots_for
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +99,14 @@ class ProviderLimiter:
         max_concurrent: int,
         requests_per_minute: float,
         tokens_per_minute: float | None = None,
+        shared_slots: RequestSlots | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError(f"providers.{name}.max_concurrent must be at least 1")
         self.name = name
         self.max_concurrent = max_concurrent
         self._slots = threading.BoundedSemaphore(max_concurrent)
+        self.shared_slots = shared_slots
         # OpenAI enforces per-minute limits over shorter windows, so a whole minute's
         # requests sent at once can itself draw 429s: allow a burst of a tenth of it.
         self._rpm_burst = max(1, math.ceil(requests_per_minute / 10))
@@ -116,7 +122,7 @@ class ProviderLimiter:
     @contextmanager
     def request_slot(self, tokens: int = 0) -> Iterator[None]:
         """Hold one in-flight slot for one HTTP attempt; blocks until all limits allow it."""
-        with self._slots:
+        with self._slots, self._shared_slot():
             self._requests.try_acquire(self.name)
             if self._tokens is not None and tokens > 0:
                 # A request bigger than a minute's budget waits for a full bucket.
@@ -130,6 +136,11 @@ class ProviderLimiter:
                 with self._count_lock:
                     self._in_flight -= 1
 
+    def _shared_slot(self) -> AbstractContextManager[object]:
+        # Taken after the process's own slot: a process never has more threads waiting
+        # on (and polling for) the shared slots than it could use.
+        return self.shared_slots.slot() if self.shared_slots is not None else nullcontext()
+
     @property
     def in_flight(self) -> int:
         with self._count_lock:
@@ -141,17 +152,27 @@ class ProviderLimiter:
             return self._max_in_flight
 
 
-_limiters: dict[tuple[str, int, float, float | None], ProviderLimiter] = {}
+_limiters: dict[tuple[str, int, float, float | None, str | None], ProviderLimiter] = {}
 _limiters_lock = threading.Lock()
 
 
-def limiter_for(name: str, config: ProviderConfig) -> ProviderLimiter:
+def limiter_for(
+    name: str, config: ProviderConfig, *, slots_database_url: str | None = None
+) -> ProviderLimiter:
     """The process-wide limiter of provider ``name``.
 
-    Keyed by the name and the limit settings: one config per process gives one limiter
-    per provider; a test that reconfigures a provider gets a fresh one.
+    Keyed by the name, the limit settings and the database: one config per process
+    gives one limiter per provider; a test that reconfigures a provider gets a fresh
+    one. With ``slots_database_url`` (vidmine's database) the limiter also takes the
+    provider's request slots shared by every process using that database.
     """
-    key = (name, config.max_concurrent, config.requests_per_minute, config.tokens_per_minute)
+    key = (
+        name,
+        config.max_concurrent,
+        config.requests_per_minute,
+        config.tokens_per_minute,
+        slots_database_url,
+    )
     with _limiters_lock:
         limiter = _limiters.get(key)
         if limiter is None:
@@ -160,6 +181,11 @@ def limiter_for(name: str, config: ProviderConfig) -> ProviderLimiter:
                 max_concurrent=config.max_concurrent,
                 requests_per_minute=config.requests_per_minute,
                 tokens_per_minute=config.tokens_per_minute,
+                shared_slots=(
+                    request_slots_for(slots_database_url, name, config.max_concurrent)
+                    if slots_database_url
+                    else None
+                ),
             )
             _limiters[key] = limiter
         return limiter

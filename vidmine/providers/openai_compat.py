@@ -12,7 +12,9 @@ One class per AI stage: :class:`OpenAITranscriber`, :class:`OpenAICaptioner`,
   no request is made. The cache is only touched from the calling thread;
 - every request ends in one :class:`CallRecord` (tokens from ``usage``, latency,
   retries, status) in the recorder given to the constructor;
-- batch methods run requests in parallel threads; the limiter bounds them;
+- batch methods run requests in parallel threads; the limiter bounds them (across
+  processes too when ``slots_database_url`` names vidmine's database, see
+  :mod:`vidmine.providers.slots`);
 - the API key never appears in a record, a log line or an exception message: error
   texts are scrubbed of it (and of anything shaped like a key) before they leave.
 """
@@ -143,6 +145,7 @@ class _OpenAIProvider:
         recorder: CallRecorder | None = None,
         cache: ResponseCache | None = None,
         retry_policy: RetryPolicy | None = None,
+        slots_database_url: str | None = None,
     ) -> None:
         self.provider = provider
         self.model = model
@@ -153,7 +156,7 @@ class _OpenAIProvider:
         self._cache = cache
         self._key = api_key_from_env(provider, config)
         self._policy = retry_policy or RetryPolicy.from_config(config)
-        self._limiter = limiter_for(provider, config)
+        self._limiter = limiter_for(provider, config, slots_database_url=slots_database_url)
         self._client = openai.OpenAI(
             base_url=config.base_url,
             api_key=self._key or NO_KEY_PLACEHOLDER,
@@ -446,6 +449,7 @@ class OpenAITranscriber(_OpenAIProvider):
         recorder: CallRecorder | None = None,
         cache: ResponseCache | None = None,
         retry_policy: RetryPolicy | None = None,
+        slots_database_url: str | None = None,
         language: str | None = None,
         max_upload_bytes: int = MAX_AUDIO_UPLOAD_BYTES,
     ) -> None:
@@ -456,6 +460,7 @@ class OpenAITranscriber(_OpenAIProvider):
             recorder=recorder,
             cache=cache,
             retry_policy=retry_policy,
+            slots_database_url=slots_database_url,
         )
         self.language = language
         self.max_upload_bytes = max_upload_bytes
@@ -593,6 +598,7 @@ class OpenAICaptioner(_OpenAIProvider):
         recorder: CallRecorder | None = None,
         cache: ResponseCache | None = None,
         retry_policy: RetryPolicy | None = None,
+        slots_database_url: str | None = None,
     ) -> None:
         super().__init__(
             provider=provider,
@@ -601,6 +607,7 @@ class OpenAICaptioner(_OpenAIProvider):
             recorder=recorder,
             cache=cache,
             retry_policy=retry_policy,
+            slots_database_url=slots_database_url,
         )
         self.detail = detail
         self.max_image_px = max_image_px
@@ -697,6 +704,7 @@ class OpenAIEmbedder(_OpenAIProvider):
         recorder: CallRecorder | None = None,
         cache: ResponseCache | None = None,
         retry_policy: RetryPolicy | None = None,
+        slots_database_url: str | None = None,
         batch_size: int = EMBEDDING_BATCH_SIZE,
     ) -> None:
         super().__init__(
@@ -706,6 +714,7 @@ class OpenAIEmbedder(_OpenAIProvider):
             recorder=recorder,
             cache=cache,
             retry_policy=retry_policy,
+            slots_database_url=slots_database_url,
         )
         self.dimensions = dimensions
         self.batch_size = batch_size

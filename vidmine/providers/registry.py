@@ -3,11 +3,18 @@
 ``config.stage(stage, profile)`` names the provider and model; the provider ``local``
 is the built-in offline one (:mod:`vidmine.providers.local`), and any other name is an
 OpenAI-compatible endpoint described under ``providers.<name>`` in vidmine.yaml.
+
+An OpenAI-compatible provider's ``max_concurrent`` is held across processes through
+request slots in vidmine's database (:mod:`vidmine.providers.slots`) whenever the
+database is known: given as ``slots_database_url``, or taken from the cache when the
+cache is vidmine's :class:`~vidmine.db.store.Store` (as in pipeline runs and the CLI).
+Without either, the bound holds within this process only.
 """
 
 from __future__ import annotations
 
 from vidmine.config import LOCAL_PROVIDER, ConfigError, VidmineConfig
+from vidmine.db.store import Store
 from vidmine.providers import local
 from vidmine.providers.base import CallRecorder, Captioner, Embedder, TextGenerator, Transcriber
 from vidmine.providers.cache import ResponseCache
@@ -37,11 +44,19 @@ def _choice(config: VidmineConfig, stage: str, profile: str | None) -> tuple[str
     return chosen.provider, model
 
 
+def _slots_url(cache: ResponseCache | None, slots_database_url: str | None) -> str | None:
+    if slots_database_url is not None:
+        return slots_database_url
+    return cache.url if isinstance(cache, Store) else None
+
+
 def transcriber_for(
     config: VidmineConfig,
     profile: str | None,
     recorder: CallRecorder,
     cache: ResponseCache | None = None,
+    *,
+    slots_database_url: str | None = None,
 ) -> Transcriber:
     provider, model = _choice(config, "transcribe", profile)
     if provider == LOCAL_PROVIDER:
@@ -52,6 +67,7 @@ def transcriber_for(
         config=config.provider(provider),
         recorder=recorder,
         cache=cache,
+        slots_database_url=_slots_url(cache, slots_database_url),
     )
 
 
@@ -60,6 +76,8 @@ def captioner_for(
     profile: str | None,
     recorder: CallRecorder,
     cache: ResponseCache | None = None,
+    *,
+    slots_database_url: str | None = None,
 ) -> Captioner:
     provider, model = _choice(config, "vision", profile)
     if provider == LOCAL_PROVIDER:
@@ -73,6 +91,7 @@ def captioner_for(
         max_image_px=profile_config.max_image_px,
         recorder=recorder,
         cache=cache,
+        slots_database_url=_slots_url(cache, slots_database_url),
     )
 
 
@@ -81,6 +100,8 @@ def embedder_for(
     profile: str | None,
     recorder: CallRecorder,
     cache: ResponseCache | None = None,
+    *,
+    slots_database_url: str | None = None,
 ) -> Embedder:
     provider, model = _choice(config, "embed", profile)
     dimensions = config.stage("embed", profile).dimensions
@@ -103,6 +124,7 @@ def embedder_for(
         config=config.provider(provider),
         recorder=recorder,
         cache=cache,
+        slots_database_url=_slots_url(cache, slots_database_url),
     )
 
 
@@ -111,6 +133,8 @@ def generator_for(
     profile: str | None,
     recorder: CallRecorder,
     cache: ResponseCache | None = None,
+    *,
+    slots_database_url: str | None = None,
 ) -> TextGenerator:
     provider, model = _choice(config, "generate", profile)
     if provider == LOCAL_PROVIDER:
@@ -121,4 +145,5 @@ def generator_for(
         config=config.provider(provider),
         recorder=recorder,
         cache=cache,
+        slots_database_url=_slots_url(cache, slots_database_url),
     )
