@@ -372,7 +372,27 @@ def test_a_malformed_answer_fails_its_asset_alone(
     assert sorted(bodies(store, video_id)) == others
     content = store.stage_states(video_id)["content"]
     assert content.status == "failed" and "x_thread" in (content.error or ""), content
-    assert store.get_video(video_id).status == "ready"  # content is not needed to search
+    assert content.metadata["failed"] == ["x_thread"], content.metadata
+
+    missing = CliRunner().invoke(app, ["content", video_id, "--type", "x_thread"])
+    assert missing.exit_code != 0
+    assert "no x_thread content" in missing.stderr and "failed" in missing.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="assets/stage.py stage_work marks the video 'processing' when any stage starts, "
+    "content (fails_video=False) included, and only video_ready sets 'ready' again: "
+    "re-running content (or content starting after video_ready) leaves it 'processing'",
+)
+def test_rerunning_content_leaves_a_ready_video_ready(env: dict, talk: str) -> None:
+    store: Store = env["store"]
+    store.set_video_status(talk, "ready")  # where a finished pipeline leaves it
+    result = defs.resolve_job_def("write_content").execute_in_process(
+        instance=env["instance"], partition_key=talk, raise_on_error=False
+    )
+    assert result.success
+    assert store.get_video(talk).status == "ready"
 
 
 # --- a processing profile chosen by the upload folder ----------------------------------
@@ -447,7 +467,8 @@ def test_cli_prints_content_as_markdown_json_and_one_type(env: dict, talk: str) 
     assert md.exit_code == 0, md.output
     for record in records.values():
         assert record.markdown.strip() in md.stdout
-    assert md.stdout.count("\n## ") + md.stdout.startswith("## ") == len(CONTENT_TYPES)
+    headings = [line for line in md.stdout.splitlines() if line.startswith("## ")]
+    assert headings == [f"## {CONTENT_SPECS[t].label}" for t in CONTENT_TYPES]  # reading order
 
     as_json = runner.invoke(app, ["content", talk, "--format", "json"])
     assert as_json.exit_code == 0, as_json.output
