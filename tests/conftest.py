@@ -113,6 +113,7 @@ def pipeline_env(pg_url: str, migrated_template: str, tmp_path_factory) -> Itera
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DATABASE_URL", url)
         mp.setenv("VIDMINE_HOME", str(home))
+        mp.setenv("DAGSTER_HOME", str(home / "dagster"))  # the CLI's instance, restored after
         mp.delenv("VIDMINE_CONFIG", raising=False)
         mp.setenv("HF_HUB_OFFLINE", "1")
         with dg.instance_for_test() as instance:
