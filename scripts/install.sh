@@ -31,8 +31,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -
   if [ -f requirements.lock ]; then
     .venv/bin/pip install -q -r requirements.lock 2>&1 | grep -v '^WARNING: Location' || true
   fi
-  # compat mode: a plain .pth to the checkout, so packages added later import too
-  .venv/bin/pip install -q -e ".[local,embedded-db,dev]" --config-settings editable_mode=compat 2>&1 | grep -v '^WARNING: Location' || true
+  # lenient mode: modules added to the packages later import without a reinstall
+  .venv/bin/pip install -q -e ".[local,embedded-db,dev]" --config-settings editable_mode=lenient 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -c "import dagster, scenedetect, faster_whisper, sentence_transformers, pgserver, cv2" \
     || { echo "install failed: see the pip output above" >&2; exit 1; }
   touch "$stamp"

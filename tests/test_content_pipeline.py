@@ -6,21 +6,22 @@ folder, and ``vidmine content``. Real ffmpeg, faster-whisper, MiniLM and Postgre
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
-import uuid
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import psycopg
 import pytest
 import yaml
-from psycopg import sql
 from typer.testing import CliRunner
 
 import vidmine.testing.fake_openai as fake_openai
+from assets.stage import FORCE_TAG
 from pipeline_defs.cli import app
 from pipeline_defs.definitions import defs
 from pipeline_defs.ingest import IngestOutcome, ingest_file
@@ -36,7 +37,6 @@ from vidmine.content import (
     keyframe_times,
     validate_content,
 )
-from vidmine.db.connection import with_database
 from vidmine.db.store import Store
 from vidmine.samples import SampleScene, make_sample_video
 from vidmine.testing.fake_openai import FakeOpenAI, running_fake_openai
@@ -80,24 +80,9 @@ def shared(relative: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def env(pg_url: str, migrated_template: str, tmp_path_factory) -> Iterator[dict]:
-    """One database, VIDMINE_HOME and Dagster instance for the module's videos."""
-    name = f"vidmine_content_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(migrated_template)
-            )
-        )
-    home = tmp_path_factory.mktemp("home")
-    url = with_database(pg_url, name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DATABASE_URL", url)
-        mp.setenv("VIDMINE_HOME", str(home))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.delenv("VIDMINE_CONFIG", raising=False)
-        with dg.instance_for_test() as instance:
-            yield {"home": home, "store": Store(url), "instance": instance, "url": url}
+def env(pipeline_env: dict) -> dict:
+    """The module's database, VIDMINE_HOME and Dagster instance (see conftest)."""
+    return pipeline_env
 
 
 def ingest(env: dict, path: Path, profile: str = "standard_audio_visual") -> IngestOutcome:
@@ -183,11 +168,16 @@ def test_ten_content_assets_are_valid_and_inside_the_video(env: dict, talk: str)
 def test_same_inputs_give_the_same_extractive_content(env: dict, talk: str) -> None:
     store: Store = env["store"]
     before = bodies(store, talk)
-    # The content assets alone, through the same per-stage job a user would re-run.
+    # The content assets alone, through the per-stage job a user would re-run, forced to
+    # write again rather than reuse what the unchanged inputs already produced.
     result = defs.resolve_job_def("write_content").execute_in_process(
-        instance=env["instance"], partition_key=talk, raise_on_error=False
+        instance=env["instance"],
+        partition_key=talk,
+        tags={FORCE_TAG: "true"},
+        raise_on_error=False,
     )
     assert result.success
+    assert not store.stage_states(talk)["content"].metadata.get("reused")
     assert bodies(store, talk) == before
     # And the writer itself, on the rows the pipeline stored, agrees with the stored bodies.
     fresh = generate_content(stored_context(store, talk), None)
@@ -401,10 +391,6 @@ def test_rerunning_content_leaves_a_ready_video_ready(env: dict, talk: str) -> N
 def test_fast_audio_only_folder_makes_no_visual_rows_and_has_content(
     env: dict, tmp_path: Path
 ) -> None:
-    import os
-    import shutil
-    import time
-
     sensor = defs.get_sensor_def("upload_folder_sensor")
     instance: dg.DagsterInstance = env["instance"]
     video = make_sample_video(

@@ -23,6 +23,9 @@ from vidmine.models import NormalizedMedia, ProbeResult
 MAX_HEIGHT = 720
 TARGET_FPS = 30.0
 FPS_TOLERANCE = 0.01
+# The average rate of a constant-rate file drifts from its base rate when its last frame
+# is held longer (e.g. to match the audio); that is not variable frame rate.
+AVERAGE_FPS_TOLERANCE = 0.05
 AUDIO_SAMPLE_RATE = 16_000
 NORMALIZED_VIDEO_NAME = "normalized.mp4"
 AUDIO_WAV_NAME = "audio.wav"
@@ -68,7 +71,7 @@ def video_conforms(probe: ProbeResult) -> bool:
         and probe.height <= MAX_HEIGHT
         and probe.width % 2 == 0
         and probe.height % 2 == 0
-        and abs(probe.fps - TARGET_FPS) <= FPS_TOLERANCE
+        and abs(probe.fps - TARGET_FPS) <= AVERAGE_FPS_TOLERANCE
         and abs(base_fps - TARGET_FPS) <= FPS_TOLERANCE
         and probe.rotation == 0
         and (sar is None or sar == 1)
