@@ -104,7 +104,8 @@ def _print_outcome(outcome) -> None:
         counts = {k: v for k, v in stage.metadata.items() if isinstance(v, int) and k != "seconds"}
         detail = " ".join(f"{k}={v}" for k, v in counts.items())
         secs = f"{stage.seconds:6.2f} s" if stage.seconds is not None else "       -"
-        typer.echo(f"  {stage.stage:<15} {stage.status:<10} {secs}  {detail}")
+        shown = "cached" if stage.cached else stage.status
+        typer.echo(f"  {stage.stage:<15} {shown:<10} {secs}  {detail}")
 
 
 @app.command()

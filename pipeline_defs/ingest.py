@@ -25,6 +25,7 @@ class StageOutcome:
     seconds: float | None
     error: str | None = None
     metadata: dict = field(default_factory=dict)
+    cached: bool = False  # the stage's inputs had not changed: its earlier output stands
 
 
 @dataclass
@@ -48,6 +49,7 @@ def ingest_file(
     instance: dg.DagsterInstance,
     *,
     force: bool = False,
+    log_level: str = "WARNING",
 ) -> IngestOutcome:
     from pipeline_defs.definitions import defs  # heavy; only when ingesting
 
@@ -75,10 +77,19 @@ def ingest_file(
         partition_key=video_id,
         tags={**video_run_tags(config, profile), **({FORCE_TAG: "true"} if force else {})},
         raise_on_error=False,
+        # Dagster's console logger prints every event at DEBUG; the stage summary is ours.
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
     video = store.get_video(video_id)
     stages = [
-        StageOutcome(name, st.status, st.seconds, st.error, dict(st.metadata or {}))
+        StageOutcome(
+            name,
+            st.status,
+            st.seconds,
+            st.error,
+            dict(st.metadata or {}),
+            cached=bool((st.metadata or {}).get("reused")),
+        )
         for name, st in store.stage_states(video_id).items()
     ]
     error = video.error if video else None

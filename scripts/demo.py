@@ -35,7 +35,7 @@ def main() -> int:
     print(f"\n{outcome.video_id}: {outcome.status} in {time.monotonic() - started:.1f} s")
     for stage in outcome.stages:
         secs = f"{stage.seconds:6.2f} s" if stage.seconds is not None else "-"
-        print(f"  {stage.stage:<15} {stage.status:<10} {secs}")
+        print(f"  {stage.stage:<15} {'cached' if stage.cached else stage.status:<10} {secs}")
     if outcome.status != "ready" or outcome.video_id is None:
         print(f"the demo video did not reach ready: {outcome.error}", file=sys.stderr)
         return 1

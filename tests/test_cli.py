@@ -56,8 +56,7 @@ def test_search_json_and_text(ingested: dict) -> None:
     assert result.exit_code == 0, result.output
     hits = json.loads(result.stdout)["hits"]
     assert hits and hits[0]["video_id"].startswith("cli-talk-")
-    assert set(hits[0]) >= {"video_id", "file_name", "start_s", "end_s", "kind", "snippet",
-                            "score"}
+    assert set(hits[0]) >= {"video_id", "file_name", "start_s", "end_s", "kind", "snippet", "score"}
     text = runner.invoke(app, ["search", "lighthouse"])
     assert text.exit_code == 0 and "cli talk.mp4" in text.stdout
 

@@ -52,8 +52,14 @@ def test_profile_change_redoes_only_what_it_reaches(pipeline_env: dict, sample: 
 
     again = run(pipeline_env, sample, "standard_audio_visual")
     assert reused(again) >= {
-        "normalize", "transcript", "scenes", "keyframes", "ocr_text", "frame_captions",
-        "embeddings", "content",
+        "normalize",
+        "transcript",
+        "scenes",
+        "keyframes",
+        "ocr_text",
+        "frame_captions",
+        "embeddings",
+        "content",
     }
 
     premium = run(pipeline_env, sample, "premium_multimodal")
