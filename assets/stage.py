@@ -203,7 +203,9 @@ def stage_work(
         previous=store.stage_states(video_id),
     )
     store.start_stage(video_id, stage)
-    if video.status != "processing":
+    # A run of the pipeline starts at source_video; a stage re-run alone (a per-stage job,
+    # content) leaves a ready video ready unless it fails.
+    if stage == "source_video" and video.status != "processing":
         store.set_video_status(video_id, "processing")
     started = time.monotonic()
     try:

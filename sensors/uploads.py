@@ -89,65 +89,76 @@ def build_upload_sensor(job_name: str) -> dg.SensorDefinition:
         "partition and launches its run; rejects what is not a readable video.",
     )
     def upload_folder_sensor(context: dg.SensorEvaluationContext):
-        cursor = UploadCursor.parse(context.cursor)
         try:
-            config = load_config()
-        except ConfigError as err:
-            return dg.SkipReason(f"vidmine.yaml is invalid, nothing launched: {err}")
-        home = VidmineHome.from_env().ensure()
-        now = time.time()
-        uploads = scan_uploads(home.uploads)
-        present = {str(u.path) for u in uploads}
-        cursor.seen = {p: s for p, s in cursor.seen.items() if p in present}
-        cursor.done = {p: s for p, s in cursor.done.items() if p in present}
-
-        requests: list[dg.RunRequest] = []
-        new_keys: list[str] = []
-        keys_this_tick: set[str] = set()
-        outcomes: list[str] = []
-        waiting = 0
-        for upload in uploads:
-            path = str(upload.path)
-            if cursor.done.get(path) == upload.signature:
-                continue
-            if not is_settled(upload, cursor.seen.get(path), now, SETTLE_SECONDS):
-                cursor.seen[path] = upload.signature
-                waiting += 1
-                continue
-            if len(outcomes) >= MAX_FILES_PER_TICK:
-                break
-            profile = upload.profile or config.default_profile
-            try:
-                reason = unsupported_reason(upload, set(config.profiles))
-                if reason:
-                    open_store().record_rejection(path, upload.size_bytes, upload.mtime, reason)
-                    request, key, outcome = None, None, f"rejected {upload.path.name}: {reason}"
-                else:
-                    request, key, outcome = _process_upload(
-                        context, upload, profile, job_name, keys_this_tick
-                    )
-            except Exception as err:  # a DB outage or a file vanishing: try again next tick
-                context.log.warning(f"could not take {path} now, will retry: {err}")
-                continue
-            cursor.done[path] = upload.signature
-            cursor.seen.pop(path, None)
-            outcomes.append(outcome)
-            context.log.info(outcome)
-            if request is not None:
-                requests.append(request)
-            if key is not None:
-                new_keys.append(key)
-
-        if not requests and not new_keys:
-            detail = f"; {waiting} file(s) still being written" if waiting else ""
-            summary = "; ".join(outcomes) if outcomes else "no new files in uploads/"
-            return dg.SensorResult(skip_reason=summary + detail, cursor=cursor.dump())
-        return dg.SensorResult(
-            run_requests=requests,
-            dynamic_partitions_requests=(
-                [video_partitions.build_add_request(new_keys)] if new_keys else []
-            ),
-            cursor=cursor.dump(),
-        )
+            return _evaluate_uploads(context, job_name)
+        except Exception as err:  # the sensor never raises: say what happened, try next tick
+            context.log.exception("upload sensor tick failed")
+            return dg.SkipReason(f"upload sensor tick failed, will retry: {err}")
 
     return upload_folder_sensor
+
+
+def _evaluate_uploads(
+    context: dg.SensorEvaluationContext, job_name: str
+) -> dg.SensorResult | dg.SkipReason:
+    """One tick of the upload sensor (see the module docstring)."""
+    cursor = UploadCursor.parse(context.cursor)
+    try:
+        config = load_config()
+    except ConfigError as err:
+        return dg.SkipReason(f"vidmine.yaml is invalid, nothing launched: {err}")
+    home = VidmineHome.from_env().ensure()
+    now = time.time()
+    uploads = scan_uploads(home.uploads)
+    present = {str(u.path) for u in uploads}
+    cursor.seen = {p: s for p, s in cursor.seen.items() if p in present}
+    cursor.done = {p: s for p, s in cursor.done.items() if p in present}
+
+    requests: list[dg.RunRequest] = []
+    new_keys: list[str] = []
+    keys_this_tick: set[str] = set()
+    outcomes: list[str] = []
+    waiting = 0
+    for upload in uploads:
+        path = str(upload.path)
+        if cursor.done.get(path) == upload.signature:
+            continue
+        if not is_settled(upload, cursor.seen.get(path), now, SETTLE_SECONDS):
+            cursor.seen[path] = upload.signature
+            waiting += 1
+            continue
+        if len(outcomes) >= MAX_FILES_PER_TICK:
+            break
+        profile = upload.profile or config.default_profile
+        try:
+            reason = unsupported_reason(upload, set(config.profiles))
+            if reason:
+                open_store().record_rejection(path, upload.size_bytes, upload.mtime, reason)
+                request, key, outcome = None, None, f"rejected {upload.path.name}: {reason}"
+            else:
+                request, key, outcome = _process_upload(
+                    context, upload, profile, job_name, keys_this_tick
+                )
+        except Exception as err:  # a DB outage or a file vanishing: try again next tick
+            context.log.warning(f"could not take {path} now, will retry: {err}")
+            continue
+        cursor.done[path] = upload.signature
+        cursor.seen.pop(path, None)
+        outcomes.append(outcome)
+        context.log.info(outcome)
+        if request is not None:
+            requests.append(request)
+        if key is not None:
+            new_keys.append(key)
+
+    if not requests and not new_keys:
+        detail = f"; {waiting} file(s) still being written" if waiting else ""
+        summary = "; ".join(outcomes) if outcomes else "no new files in uploads/"
+        return dg.SensorResult(skip_reason=summary + detail, cursor=cursor.dump())
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=(
+            [video_partitions.build_add_request(new_keys)] if new_keys else []
+        ),
+        cursor=cursor.dump(),
+    )

@@ -369,12 +369,6 @@ def test_a_malformed_answer_fails_its_asset_alone(
     assert "no x_thread content" in missing.stderr and "failed" in missing.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="assets/stage.py stage_work marks the video 'processing' when any stage starts, "
-    "content (fails_video=False) included, and only video_ready sets 'ready' again: "
-    "re-running content (or content starting after video_ready) leaves it 'processing'",
-)
 def test_rerunning_content_leaves_a_ready_video_ready(env: dict, talk: str) -> None:
     store: Store = env["store"]
     store.set_video_status(talk, "ready")  # where a finished pipeline leaves it

@@ -157,3 +157,15 @@ def test_database_outage_postpones_without_raising(
     result = settle(instance)
     assert not result.run_requests
     assert "later.mp4" not in json.loads(result.cursor)["done"]
+
+
+def test_an_unusable_home_is_a_skip_not_a_crash(
+    tmp_path: Path, instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("VIDMINE_HOME", str(blocker))
+    context = dg.build_sensor_context(instance=instance, cursor=None, definitions=defs)
+    result = SENSOR(context)
+    assert isinstance(result, dg.SkipReason)
+    assert "will retry" in result.skip_message
