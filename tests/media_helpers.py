@@ -83,3 +83,15 @@ def make_text_slides(path: Path, slides: list[str], *, seconds_each: float = 2.0
         str(path),
     )
     return path
+
+
+def jfk_over_testvideo(out_dir: Path) -> Path:
+    """testvideo.mp4 with the JFK speech muxed under it: the scene cuts and the
+    transcript of the two files both hold for the result (shared/media README)."""
+    muxed = out_dir / "jfk_over_testvideo.mp4"
+    ffmpeg(
+        "-i", str(shared_media("pyscenedetect/testvideo.mp4")),
+        "-i", str(shared_media("audio/jfk.flac")),
+        "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(muxed),
+    )  # fmt: skip
+    return muxed

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from typing import Any
 import dagster as dg
 import pytest
 import yaml
+from media_helpers import jfk_over_testvideo
 from typer.testing import CliRunner
 
 import vidmine.testing.fake_openai as fake_openai
@@ -42,7 +42,6 @@ from vidmine.samples import SampleScene, make_sample_video
 from vidmine.testing.fake_openai import FakeOpenAI, running_fake_openai
 
 pytestmark = pytest.mark.slow
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 LATENCY_MS = 200.0
 FAKE_KEY_ENV = "VIDMINE_TEST_FAKE_OPENAI_KEY"
 FAKE_MAX_RETRIES = 2
@@ -70,13 +69,6 @@ TALK_SCENES = (
         7.0,
     ),
 )
-
-
-def shared(relative: str) -> Path:
-    path = MEDIA / relative
-    if not path.exists():
-        pytest.skip(f"../shared/media/{relative} not found: third-party test media is absent")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -185,30 +177,7 @@ def test_same_inputs_give_the_same_extractive_content(env: dict, talk: str) -> N
 
 
 def test_shared_media_jfk_over_testvideo_has_content(env: dict, tmp_path: Path) -> None:
-    muxed = tmp_path / "jfk_over_testvideo.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            str(shared("pyscenedetect/testvideo.mp4")),
-            "-i",
-            str(shared("audio/jfk.flac")),
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "copy",
-            "-c:a",
-            "aac",
-            "-shortest",
-            str(muxed),
-        ],
-        check=True,
-    )
+    muxed = jfk_over_testvideo(tmp_path)
     video_id = ingest(env, muxed).video_id
     ctx = assert_content_sound(env["store"], video_id)
     assert len(ctx.scenes) >= 2

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from media_helpers import jfk_over_testvideo, shared_media
 
 from pipeline_defs.ingest import IngestOutcome, ingest_file
 from vidmine.config import load_config
@@ -20,14 +21,6 @@ from vidmine.samples import SampleScene, make_sample_video
 from vidmine.search import search
 
 pytestmark = pytest.mark.slow
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-
-
-def shared(relative: str) -> Path:
-    path = MEDIA / relative
-    if not path.exists():
-        pytest.skip(f"../shared/media/{relative} not found: third-party test media is absent")
-    return path
 
 
 def words(text: str) -> str:
@@ -129,9 +122,11 @@ def test_rerun_replaces_rows_without_duplicates(env: dict, two_videos: dict) -> 
 
 
 def test_testvideo_cuts_equal_pyscenedetect_golden(env: dict) -> None:
-    video = shared("pyscenedetect/testvideo.mp4")
+    video = shared_media("pyscenedetect/testvideo.mp4")
     golden = json.loads(
-        shared("pyscenedetect/goldens/testvideo.mp4.AdaptiveDetector.default.json").read_text()
+        shared_media(
+            "pyscenedetect/goldens/testvideo.mp4.AdaptiveDetector.default.json"
+        ).read_text()
     )["cuts"]
     outcome = ingest(env, video)
     scenes = env["store"].load_scenes(outcome.video_id)
@@ -139,12 +134,12 @@ def test_testvideo_cuts_equal_pyscenedetect_golden(env: dict) -> None:
 
 
 def test_fades_give_no_cuts(env: dict) -> None:
-    outcome = ingest(env, shared("pyscenedetect/fades.mp4"))
+    outcome = ingest(env, shared_media("pyscenedetect/fades.mp4"))
     assert len(env["store"].load_scenes(outcome.video_id)) == 1
 
 
 def test_counter_keyframe_timestamps_are_frame_pts(env: dict) -> None:
-    outcome = ingest(env, shared("pyscenedetect/counter.mp4"))
+    outcome = ingest(env, shared_media("pyscenedetect/counter.mp4"))
     frames = env["store"].load_keyframes(outcome.video_id)
     assert frames
     for frame in frames:
@@ -152,30 +147,7 @@ def test_counter_keyframe_timestamps_are_frame_pts(env: dict) -> None:
 
 
 def test_jfk_audio_under_a_video_transcribes(env: dict, tmp_path: Path) -> None:
-    muxed = tmp_path / "jfk_over_testvideo.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            str(shared("pyscenedetect/testvideo.mp4")),
-            "-i",
-            str(shared("audio/jfk.flac")),
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "copy",
-            "-c:a",
-            "aac",
-            "-shortest",
-            str(muxed),
-        ],
-        check=True,
-    )
+    muxed = jfk_over_testvideo(tmp_path)
     outcome = ingest(env, muxed)
     text = words(" ".join(s.text for s in env["store"].load_transcript(outcome.video_id)))
     assert "ask not what your country can do for you" in text
@@ -186,8 +158,8 @@ def test_jfk_audio_under_a_video_transcribes(env: dict, tmp_path: Path) -> None:
 def test_ocr_of_phototest_matches_its_text(env: dict, tmp_path: Path) -> None:
     import difflib
 
-    page = shared("tesseract/phototest.tif")
-    expected = " ".join(shared("tesseract/phototest.txt").read_text().split())
+    page = shared_media("tesseract/phototest.tif")
+    expected = " ".join(shared_media("tesseract/phototest.txt").read_text().split())
     video = tmp_path / "phototest.mp4"
     subprocess.run(
         [
@@ -228,7 +200,7 @@ def test_ocr_of_phototest_matches_its_text(env: dict, tmp_path: Path) -> None:
     ],
 )
 def test_edge_cases_reach_ready(env: dict, relative: str) -> None:
-    outcome = ingest(env, shared(relative))
+    outcome = ingest(env, shared_media(relative))
     video = env["store"].get_video(outcome.video_id)
     assert video.status == "ready"
     if "popeye" in relative:
@@ -237,7 +209,7 @@ def test_edge_cases_reach_ready(env: dict, relative: str) -> None:
 
 def test_audio_only_file_processes_its_audio_stages(env: dict, tmp_path: Path) -> None:
     audio = tmp_path / "jfk speech.flac"
-    audio.write_bytes(shared("audio/jfk.flac").read_bytes())
+    audio.write_bytes(shared_media("audio/jfk.flac").read_bytes())
     outcome = ingest(env, audio)
     states = {s.stage: s.status for s in outcome.stages}
     assert states["transcript"] == "succeeded" and states["scenes"] == "skipped"
