@@ -144,6 +144,14 @@ def status(as_json: JsonFlag = False) -> None:
             typer.echo(f"  error: {row['error']}")
         stages = "  ".join(f"{k}={v}" for k, v in row["stages"].items())
         typer.echo(f"  stages: {stages}")
+        total = row["provider_calls"]["total"]
+        if total["calls"]:
+            typer.echo(
+                f"  provider calls: {total['calls']} ({total['cached']} cached, "
+                f"{total['retries']} retries, {total['errors']} errors), "
+                f"tokens in/out {total['input_tokens']}/{total['output_tokens']}, "
+                f"audio {total['audio_seconds']:.0f} s, est. cost ${total['cost_usd']:.4f}"
+            )
     for item in rejected:
         typer.secho(f"rejected {item['path']}: {item['reason']}", fg=typer.colors.YELLOW)
 
