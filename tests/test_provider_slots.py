@@ -98,12 +98,12 @@ def test_the_bound_holds_across_processes_only_with_shared_slots(
     store_url: str, frames_dir: Path
 ) -> None:
     with running_fake_openai(latency_ms=150) as fake:
-        _run_workers(fake.base_url, store_url, frames_dir, processes=3)
+        _run_workers(fake.base_url, store_url, frames_dir, processes=2)
         shared = fake.stats()
         fake.reset()
-        _run_workers(fake.base_url, "", frames_dir, processes=3)
+        _run_workers(fake.base_url, "", frames_dir, processes=2)
         alone = fake.stats()
-    assert shared["requests"] == 18 and shared["max_in_flight"] == 2, shared
+    assert shared["requests"] == 12 and shared["max_in_flight"] == 2, shared
     # Without the shared slots each process keeps only its own bound of 2.
     assert alone["max_in_flight"] > 2, alone
 
@@ -186,7 +186,7 @@ def test_threads_of_one_process_share_the_connection_without_reentry(store_url: 
 
 
 def test_a_broken_connection_reconnects_and_stale_releases_are_harmless(store_url: str) -> None:
-    slots = RequestSlots(store_url, "reconnect-test", 1)
+    slots = RequestSlots(store_url, "reconnect-test", 2)
     held = slots.acquire()
     with psycopg.connect(store_url, autocommit=True) as admin:
         admin.execute(
@@ -195,7 +195,7 @@ def test_a_broken_connection_reconnects_and_stale_releases_are_harmless(store_ur
             (APPLICATION_NAME,),
         )
     time.sleep(0.2)
-    again = slots.acquire()  # the lost session took its lock with it
+    again = slots.acquire()  # finds the session gone, reconnects; its lock went with it
     slots.release(held)  # from the old session: must not free the new one
     assert slots_in_use(store_url, "reconnect-test") == 1
     slots.release(again)

@@ -163,7 +163,10 @@ class LocalEmbedder:
             # The weights are on disk; never let the hub client go looking online.
             os.environ["HF_HUB_OFFLINE"] = "1"
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            # Its "Loading weights" progress bar would land in the middle of CLI output.
+            transformers_logging.disable_progress_bar()
             return SentenceTransformer(str(path), device="cpu")
 
         return _cached_model("minilm", path, load)
