@@ -43,7 +43,12 @@ def instance_settings(config: VidmineConfig) -> dict:
             "pools": {"default_limit": max(limits.values())},
         },
         "run_retries": {"enabled": True, "max_retries": 1},
-        "run_monitoring": {"enabled": True, "poll_interval_seconds": 30},
+        # A step killed with its run never hands back its pool slot without the release.
+        "run_monitoring": {
+            "enabled": True,
+            "poll_interval_seconds": 30,
+            "free_slots_after_run_end_seconds": 60,
+        },
     }
 
 
