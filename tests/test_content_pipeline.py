@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ import yaml
 from media_helpers import jfk_over_testvideo
 from typer.testing import CliRunner
 
-import vidmine.testing.fake_openai as fake_openai
 from assets.stage import FORCE_TAG
 from pipeline_defs.cli import app
 from pipeline_defs.definitions import defs
@@ -189,39 +188,10 @@ def test_shared_media_jfk_over_testvideo_has_content(env: dict, tmp_path: Path) 
 # --- an OpenAI-compatible provider: the fake server through the real openai client ------
 
 
-def _content_rule_abiding(original: Callable[..., Any]) -> Callable[..., Any]:
-    """The fake server's schema-shaped answers, made to obey the content rules a JSON
-    schema cannot state (at least 3 titles, chapters at scene/speech starts, clips inside
-    the video), so a fake answer fails only when the test breaks it on purpose."""
-    schemas = {name: spec.schema for name, spec in CONTENT_SPECS.items()}
-
-    def example(schema: dict[str, Any], seed: str, **kwargs: Any) -> Any:
-        value = original(schema, seed, **kwargs)
-        if kwargs.get("root") is not None:
-            return value  # a nested call
-        if schema == schemas["title_set"]:
-            value["titles"] = [f"fake title {i} {seed[:8]}" for i in range(3)]
-        elif schema == schemas["chapters"]:
-            value["chapters"] = value["chapters"][:1]
-            value["chapters"][0]["start_s"] = 0.0
-        elif schema == schemas["short_clip_plan"]:
-            for clip in value["clips"]:
-                clip["start_s"], clip["end_s"] = 0.0, 1.0
-        return value
-
-    return example
-
-
 @pytest.fixture(scope="module")
 def fake_server() -> Iterator[FakeOpenAI]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(
-            fake_openai,
-            "example_from_schema",
-            _content_rule_abiding(fake_openai.example_from_schema),
-        )
-        with running_fake_openai(latency_ms=LATENCY_MS) as fake:
-            yield fake
+    with running_fake_openai(latency_ms=LATENCY_MS) as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")

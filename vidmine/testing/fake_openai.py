@@ -489,7 +489,8 @@ def example_from_schema(
     if kind == "array":
         low = int(schema.get("minItems", 0))
         high = schema.get("maxItems")
-        count = max(low, 2 if high is None else min(2, int(high)))
+        # Three, because answers often need "a few" of something (titles, posts).
+        count = max(low, 3 if high is None else min(3, int(high)))
         item_schema = schema.get("items", {"type": "string"})
         return [
             example_from_schema(item_schema, seed, root=root, name=f"{name}[{i}]", depth=depth + 1)
@@ -501,7 +502,10 @@ def example_from_schema(
         value: float = (
             int(digest[:4], 16) % 100 if kind == "integer" else (int(digest[:4], 16) % 1000) / 10
         )
-        if low is not None and high is not None:
+        if name.endswith("start_s") or name.endswith("end_s"):
+            # A time in the media: the opening second is inside any media file there is.
+            value = 0.0 if name.endswith("start_s") else 1.0
+        elif low is not None and high is not None:
             value = (low + high) / 2
         elif low is not None:
             value = low + 1
