@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from media_helpers import shared_media
 
 from vidmine.providers import local
 from vidmine.providers.base import FrameInput, GenerationRequest, MemoryRecorder, ProviderError
-
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 
 
 def _ffmpeg(*args: str) -> None:
@@ -35,9 +33,7 @@ def embedder() -> local.LocalEmbedder:
 
 
 def test_jfk_speech_is_transcribed_with_word_aligned_times(transcriber, tmp_path):
-    source = MEDIA / "audio" / "jfk.flac"
-    if not source.exists():
-        pytest.skip("../shared/media not found: third-party test media (audio/jfk.flac) is absent")
+    source = shared_media("audio/jfk.flac")
     wav = tmp_path / "jfk.wav"
     _ffmpeg("-i", str(source), "-ac", "1", "-ar", "16000", str(wav))
     recorder = MemoryRecorder()
@@ -106,12 +102,6 @@ def test_embedding_batches_give_the_same_vectors(embedder):
         assert a == pytest.approx(b, abs=1e-5)
 
 
-visual_missing = importlib.util.find_spec("vidmine.media.visual") is None
-
-
-@pytest.mark.skipif(
-    visual_missing, reason="vidmine.media.visual (dominant_colours, count_faces) not written yet"
-)
 def test_descriptor_caption_from_colours_faces_and_ocr(tmp_path):
     frame_path = tmp_path / "frame.png"
     _ffmpeg("-f", "lavfi", "-i", "color=c=navy:size=320x180", "-frames:v", "1", str(frame_path))
@@ -132,9 +122,6 @@ def test_descriptor_caption_from_colours_faces_and_ocr(tmp_path):
     assert recorder.calls and recorder.calls[0].stage == "vision"
 
 
-@pytest.mark.skipif(
-    visual_missing, reason="vidmine.media.visual (dominant_colours, count_faces) not written yet"
-)
 def test_descriptor_of_an_unreadable_image_names_the_file(tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_text("not a picture")
