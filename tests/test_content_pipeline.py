@@ -18,13 +18,12 @@ import dagster as dg
 import pytest
 import yaml
 from media_helpers import jfk_over_testvideo
+from pipeline_helpers import ingest_ready as ingest
 from typer.testing import CliRunner
 
 from assets.stage import FORCE_TAG
 from pipeline_defs.cli import app
 from pipeline_defs.definitions import defs
-from pipeline_defs.ingest import IngestOutcome, ingest_file
-from vidmine.config import load_config
 from vidmine.content import (
     CONTENT_SPECS,
     CONTENT_TYPES,
@@ -74,15 +73,6 @@ TALK_SCENES = (
 def env(pipeline_env: dict) -> dict:
     """The module's database, VIDMINE_HOME and Dagster instance (see conftest)."""
     return pipeline_env
-
-
-def ingest(env: dict, path: Path, profile: str = "standard_audio_visual") -> IngestOutcome:
-    outcome = ingest_file(path, profile, load_config(), env["instance"])
-    assert outcome.status == "ready", (
-        outcome.error,
-        [(s.stage, s.status, s.error) for s in outcome.stages],
-    )
-    return outcome
 
 
 def stored_context(store: Store, video_id: str) -> VideoContext:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from media_helpers import jfk_over_testvideo, shared_media
+from pipeline_helpers import ingest_ready as ingest
 
-from pipeline_defs.ingest import IngestOutcome, ingest_file
+from pipeline_defs.ingest import ingest_file
 from vidmine.config import load_config
 from vidmine.db.store import Store
 from vidmine.providers.base import MemoryRecorder
@@ -30,15 +31,6 @@ def words(text: str) -> str:
 @pytest.fixture(scope="module")
 def env(pipeline_env: dict) -> dict:
     return pipeline_env
-
-
-def ingest(env: dict, path: Path, profile: str = "standard_audio_visual") -> IngestOutcome:
-    outcome = ingest_file(path, profile, load_config(), env["instance"])
-    assert outcome.status == "ready", (
-        outcome.error,
-        [(s.stage, s.status, s.error) for s in outcome.stages],
-    )
-    return outcome
 
 
 def query(env: dict, text: str, limit: int = 5):

@@ -13,6 +13,8 @@ Without either, the bound holds within this process only.
 
 from __future__ import annotations
 
+from typing import Any
+
 from vidmine.config import LOCAL_PROVIDER, ConfigError, VidmineConfig
 from vidmine.db.store import Store
 from vidmine.providers import local
@@ -50,6 +52,25 @@ def _slots_url(cache: ResponseCache | None, slots_database_url: str | None) -> s
     return cache.url if isinstance(cache, Store) else None
 
 
+def _remote(
+    config: VidmineConfig,
+    provider: str,
+    model: str,
+    recorder: CallRecorder,
+    cache: ResponseCache | None,
+    slots_database_url: str | None,
+) -> dict[str, Any]:
+    """The settings every OpenAI-compatible provider object is built with."""
+    return {
+        "provider": provider,
+        "model": model,
+        "config": config.provider(provider),
+        "recorder": recorder,
+        "cache": cache,
+        "slots_database_url": _slots_url(cache, slots_database_url),
+    }
+
+
 def transcriber_for(
     config: VidmineConfig,
     profile: str | None,
@@ -62,12 +83,7 @@ def transcriber_for(
     if provider == LOCAL_PROVIDER:
         return local.LocalTranscriber(recorder)
     return OpenAITranscriber(
-        provider=provider,
-        model=model,
-        config=config.provider(provider),
-        recorder=recorder,
-        cache=cache,
-        slots_database_url=_slots_url(cache, slots_database_url),
+        **_remote(config, provider, model, recorder, cache, slots_database_url),
     )
 
 
@@ -84,14 +100,9 @@ def captioner_for(
         return local.LocalCaptioner(recorder)
     profile_config = config.profile(profile)
     return OpenAICaptioner(
-        provider=provider,
-        model=model,
-        config=config.provider(provider),
+        **_remote(config, provider, model, recorder, cache, slots_database_url),
         detail=profile_config.image_detail,
         max_image_px=profile_config.max_image_px,
-        recorder=recorder,
-        cache=cache,
-        slots_database_url=_slots_url(cache, slots_database_url),
     )
 
 
@@ -118,13 +129,8 @@ def embedder_for(
             "returns; set stages.embed.dimensions in vidmine.yaml"
         )
     return OpenAIEmbedder(
-        provider=provider,
-        model=model,
+        **_remote(config, provider, model, recorder, cache, slots_database_url),
         dimensions=dimensions,
-        config=config.provider(provider),
-        recorder=recorder,
-        cache=cache,
-        slots_database_url=_slots_url(cache, slots_database_url),
     )
 
 
@@ -140,10 +146,5 @@ def generator_for(
     if provider == LOCAL_PROVIDER:
         return local.LocalTextGenerator(recorder)
     return OpenAITextGenerator(
-        provider=provider,
-        model=model,
-        config=config.provider(provider),
-        recorder=recorder,
-        cache=cache,
-        slots_database_url=_slots_url(cache, slots_database_url),
+        **_remote(config, provider, model, recorder, cache, slots_database_url),
     )
