@@ -18,6 +18,7 @@ from vidmine.config import load_config
 from vidmine.db.store import Store
 from vidmine.providers.base import MemoryRecorder
 from vidmine.providers.registry import embedder_for
+from vidmine.readiness import PIPELINE_STAGES
 from vidmine.samples import SampleScene, make_sample_video
 from vidmine.search import search
 
@@ -70,17 +71,7 @@ def test_sample_video_reaches_ready_with_every_stage(env: dict, two_videos: dict
     store: Store = env["store"]
     talk = two_videos["talk"]
     states = {k: v.status for k, v in store.stage_states(talk).items()}
-    for stage in (
-        "source_video",
-        "normalize",
-        "transcript",
-        "scenes",
-        "keyframes",
-        "ocr_text",
-        "frame_captions",
-        "embeddings",
-        "video_ready",
-    ):
+    for stage in (*PIPELINE_STAGES, "video_ready"):
         assert states[stage] == "succeeded", states
     assert len(store.load_scenes(talk)) == 2
     spoken = words(" ".join(s.text for s in store.load_transcript(talk)))
