@@ -12,7 +12,7 @@ from vidmine.media.keyframes import extract_keyframes
 
 @dg.asset(
     partitions_def=video_partitions,
-    deps=["scenes"],
+    deps=["scenes", "normalized_video"],
     group_name=GROUP_PIPELINE,
     kinds={"ffmpeg", "image", "postgres"},
     owners=OWNERS,
@@ -23,8 +23,9 @@ def keyframes(
     media: MediaLibrary,
     providers: AIProviders,
 ) -> dg.MaterializeResult:
-    """JPEG keyframes with their timestamps (the PTS of the frame written) and pHashes;
-    long scenes get more frames under profiles that ask for them."""
+    """JPEG keyframes with their timestamps (the PTS of the frame written, in the
+    normalized video) and pHashes; long scenes get more frames under profiles that ask
+    for them."""
     with stage_work(context, "keyframes", database, media, providers) as work:
         reason = work.visual_skip_reason()
         params = {
@@ -38,8 +39,11 @@ def keyframes(
             work.store.replace_keyframes(work.video_id, [])
             return work.skip(reason)
         scene_rows = work.store.load_scenes(work.video_id)
+        # The normalized video is upright, square-pixelled, at most 720p like the
+        # keyframes, and has a key frame every 2 s: seeking in it is cheap.
+        normalized = work.normalized_video_path
         frames = extract_keyframes(
-            Path(work.video.source_path),
+            normalized if normalized.is_file() else Path(work.video.source_path),
             scene_rows,
             work.video_dir / "keyframes",
             per_scene=work.profile.keyframes_per_scene,

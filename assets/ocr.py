@@ -1,17 +1,19 @@
 """``ocr_text``: on-screen text read by tesseract at the profile's sample rate."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from pipeline_defs.partitions import video_partitions
 from resources import AIProviders, MediaLibrary, VidmineDatabase
-from vidmine.media.ocr import ocr_video
+from vidmine.media.ocr import ocr_samples, read_sample_manifest, sample_frames
 from vidmine.transcript import clock
 
 
 @dg.asset(
     partitions_def=video_partitions,
-    deps=["normalized_video"],
+    deps=["normalized_video", "scenes"],
     group_name=GROUP_PIPELINE,
     kinds={"tesseract", "postgres"},
     owners=OWNERS,
@@ -23,7 +25,8 @@ def ocr_text(
     providers: AIProviders,
 ) -> dg.MaterializeResult:
     """Text on screen with the time range it is shown; frames that look identical to the
-    previous one are not read twice."""
+    previous one are not read twice. The frames are the ones the source's decode pass
+    sampled; re-run alone, this step samples the source itself."""
     with stage_work(context, "ocr_text", database, media, providers) as work:
         reason = work.visual_skip_reason()
         if reason is None and work.profile.ocr_fps <= 0:
@@ -34,9 +37,13 @@ def ocr_text(
         if reason:
             work.store.replace_ocr_texts(work.video_id, [])
             return work.skip(reason)
-        result = ocr_video(
-            work.normalized_video_path, work.profile.ocr_fps, work.video_dir / "ocr_frames"
-        )
+        fps = work.profile.ocr_fps
+        frames_dir = work.video_dir / "ocr_frames"
+        samples = read_sample_manifest(frames_dir, fps)
+        sampled_here = samples is None
+        if samples is None:
+            samples = sample_frames(Path(work.video.source_path), fps, frames_dir)
+        result = ocr_samples(samples, fps, work.video.duration_s or 0.0)
         work.store.replace_ocr_texts(work.video_id, result.texts)
         work.summary = {
             "texts": len(result.texts),
@@ -52,6 +59,7 @@ def ocr_text(
                 "sample_fps": work.profile.ocr_fps,
                 "frames_sampled": result.frames_sampled,
                 "frames_ocred": result.frames_ocred,
+                "sampled_by": "this step" if sampled_here else "the decode pass",
                 "preview": dg.MetadataValue.md(preview or "_no text found_"),
             }
         )

@@ -12,7 +12,6 @@ from assets import (
     normalize,
     ocr,
     ready,
-    scenes,
     source,
     transcript,
 )
@@ -25,7 +24,6 @@ ASSET_MODULES = [
     source,
     normalize,
     transcript,
-    scenes,
     keyframes,
     ocr,
     captions,

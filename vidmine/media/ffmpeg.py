@@ -21,12 +21,14 @@ class MediaError(Exception):
     """A media file could not be read or converted; the message names the file and what to do."""
 
 
-def _stderr_tail(stderr: str) -> str:
+def stderr_tail(stderr: str) -> str:
+    """The last lines of ffmpeg's stderr, for an error message."""
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     return "\n".join(lines[-_STDERR_TAIL_LINES:])
 
 
-def _require_tool(tool: str) -> str:
+def require_tool(tool: str) -> str:
+    """The path of ``tool`` (ffmpeg, ffprobe), or a MediaError saying how to install it."""
     found = shutil.which(tool)
     if found is None:
         raise MediaError(
@@ -42,7 +44,7 @@ def run_ffmpeg(args: list[str], *, what: str, timeout_s: float | None = None) ->
     ``what`` says in words what the call does and names the file, e.g. ``"normalize
     /x/a.mp4"``; it starts the error message when ffmpeg fails or runs past ``timeout_s``.
     """
-    cmd = [_require_tool(FFMPEG), "-hide_banner", "-nostdin", "-y", *args]
+    cmd = [require_tool(FFMPEG), "-hide_banner", "-nostdin", "-y", *args]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as err:
@@ -54,7 +56,7 @@ def run_ffmpeg(args: list[str], *, what: str, timeout_s: float | None = None) ->
         raise MediaError(
             f"{what}: ffmpeg failed (exit {proc.returncode}). The file may be damaged or in a "
             f"format ffmpeg cannot convert; re-export it (e.g. as H.264 MP4) and upload it again.\n"
-            f"ffmpeg said:\n{_stderr_tail(proc.stderr)}"
+            f"ffmpeg said:\n{stderr_tail(proc.stderr)}"
         )
     return proc.stderr
 
@@ -62,7 +64,7 @@ def run_ffmpeg(args: list[str], *, what: str, timeout_s: float | None = None) ->
 def run_ffprobe_json(path: Path, *, timeout_s: float | None = 60.0) -> dict[str, Any]:
     """``ffprobe``'s JSON description (format and streams) of the media file at ``path``."""
     cmd = [
-        _require_tool(FFPROBE),
+        require_tool(FFPROBE),
         "-v",
         "error",
         "-print_format",
@@ -82,12 +84,20 @@ def run_ffprobe_json(path: Path, *, timeout_s: float | None = 60.0) -> dict[str,
         raise MediaError(
             f"{path}: ffprobe cannot read this file as audio or video: it is damaged, "
             "incomplete (e.g. an interrupted upload or copy) or not a media file. "
-            f"Re-export or upload it again.\nffprobe said:\n{_stderr_tail(proc.stderr)}"
+            f"Re-export or upload it again.\nffprobe said:\n{stderr_tail(proc.stderr)}"
         )
     try:
         return json.loads(proc.stdout or "{}")
     except json.JSONDecodeError as err:
         raise MediaError(f"{path}: ffprobe printed output that is not JSON: {err}") from err
+
+
+def square_pixels_filter(max_height: int) -> str:
+    """Square pixels, at most ``max_height`` high, never upscaled, even sides (JPEG chroma)."""
+    return (
+        f"scale=w='2*trunc(iw*sar*min(1\\,{max_height}/ih)/2)'"
+        f":h='2*trunc(min(ih\\,{max_height})/2)',setsar=1"
+    )
 
 
 @contextmanager

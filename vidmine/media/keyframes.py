@@ -27,7 +27,7 @@ from typing import Literal
 import imagehash
 from PIL import Image
 
-from vidmine.media.ffmpeg import MediaError, run_ffmpeg
+from vidmine.media.ffmpeg import MediaError, run_ffmpeg, square_pixels_filter
 from vidmine.media.probe import probe_media
 from vidmine.models import Keyframe, Scene
 
@@ -80,14 +80,6 @@ def _seconds_arg(seconds: float) -> str:
     return f"{math.floor(seconds * 1e6) / 1e6:.6f}"
 
 
-def _scale_filter(max_height: int) -> str:
-    # Square pixels, at most max_height high, never upscaled, even sides for JPEG chroma.
-    return (
-        f"scale=w='2*trunc(iw*sar*min(1\\,{max_height}/ih)/2)'"
-        f":h='2*trunc(min(ih\\,{max_height})/2)',setsar=1"
-    )
-
-
 def _frame_times(stderr: str) -> dict[int, list[Fraction]]:
     """Per showinfo instance ``kfN``: the times (seconds, absolute) of the frames it saw."""
     time_bases = {int(m[1]): Fraction(int(m[2]), int(m[3])) for m in _INFO.finditer(stderr)}
@@ -115,7 +107,7 @@ def _extract_by_seeking(
         for slot, (i, _target) in enumerate(batch):
             # -copyts keeps the source timestamps so showinfo reports the real PTS.
             inputs += ["-ss", _seconds_arg(seek_times[i]), "-copyts", "-i", str(video_path)]
-            graph.append(f"[{slot}:v:0]showinfo@kf{i},{_scale_filter(max_height)}[o{i}]")
+            graph.append(f"[{slot}:v:0]showinfo@kf{i},{square_pixels_filter(max_height)}[o{i}]")
             outputs += ["-map", f"[o{i}]", "-frames:v", "1", "-q:v", _JPEG_QUALITY]
             outputs.append(str(work / f"seek_{i:05d}.jpg"))
         stderr = run_ffmpeg(
@@ -152,7 +144,7 @@ def _extract_in_one_pass(
     terms = "+".join(f"gte(t,{w})*not(gte(prev_t,{w}))" for w in wanted)
     script = work / "select.filter"
     script.write_text(
-        f"select='{terms.replace(',', chr(92) + ',')}',showinfo@kf0,{_scale_filter(max_height)}",
+        f"select='{terms.replace(',', chr(92) + ',')}',showinfo@kf0,{square_pixels_filter(max_height)}",
         encoding="utf-8",
     )
     stderr = run_ffmpeg(

@@ -30,8 +30,10 @@ AUDIO_SAMPLE_RATE = 16_000
 NORMALIZED_VIDEO_NAME = "normalized.mp4"
 AUDIO_WAV_NAME = "audio.wav"
 _REMUXABLE_FORMATS = ("mov", "mp4")
-# veryfast keeps normalization quick on small machines; crf 23 is x264's visually-fine default.
-_X264_ARGS = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"]
+X264_PRESET = "veryfast"
+# crf 23 is x264's visually-fine default. A key frame every 2 s keeps seeking cheap, for
+# keyframe extraction and for players.
+_X264_ARGS = ["-c:v", "libx264", "-crf", "23", "-pix_fmt", "yuv420p", "-g", "60"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,39 @@ def video_conforms(probe: ProbeResult) -> bool:
     )
 
 
+def normalization_filter(probe: ProbeResult) -> str:
+    """The filter chain that makes a re-encoded normalized video from the decoded source.
+
+    ffmpeg turns the picture upright itself (autorotate) before these filters run, so
+    the scale target is already in display orientation.
+    """
+    if not probe.width or not probe.height:
+        raise MediaError(f"{probe.path}: has no video stream to normalize; it is audio only.")
+    width, height = target_size(probe.width, probe.height)
+    return f"fps={TARGET_FPS:g},scale={width}:{height}:flags=bicubic,setsar=1"
+
+
+def encoder_args(preset: str | None = None) -> list[str]:
+    """x264 arguments of the normalized video."""
+    return [*_X264_ARGS, "-preset", preset or X264_PRESET]
+
+
+def probe_normalized(
+    src: Path, written: Path, out_path: Path, reencoded: bool
+) -> VideoNormalization:
+    """Check the normalized video just written at ``written`` (to be renamed ``out_path``)."""
+    result = probe_media(written)
+    if result.width is None or result.height is None or result.fps is None:
+        raise MediaError(f"{src}: normalization produced no readable video in {out_path}")
+    return VideoNormalization(
+        path=out_path,
+        reencoded=reencoded,
+        width=result.width,
+        height=result.height,
+        fps=result.fps,
+    )
+
+
 def _duration_args(max_duration_s: float | None) -> list[str]:
     return ["-t", f"{max_duration_s:.3f}"] if max_duration_s is not None else []
 
@@ -102,11 +137,7 @@ def normalize_video(
     reencode = not video_conforms(probe)
     with atomic_output(out_path) as tmp:
         if reencode:
-            width, height = target_size(probe.width, probe.height)
-            # ffmpeg turns the picture upright itself (autorotate) before these filters run,
-            # so the scale target is already in display orientation.
-            filters = f"fps={TARGET_FPS:g},scale={width}:{height}:flags=bicubic,setsar=1"
-            codec_args = ["-vf", filters, *_X264_ARGS]
+            codec_args = ["-vf", normalization_filter(probe), *encoder_args()]
         else:
             codec_args = ["-c:v", "copy"]
         run_ffmpeg(
@@ -130,16 +161,7 @@ def normalize_video(
             what=f"normalize the video of {src}",
             timeout_s=timeout_s,
         )
-        result = probe_media(tmp)
-    if result.width is None or result.height is None or result.fps is None:
-        raise MediaError(f"{src}: normalization produced no readable video in {out_path}")
-    return VideoNormalization(
-        path=out_path,
-        reencoded=reencode,
-        width=result.width,
-        height=result.height,
-        fps=result.fps,
-    )
+        return probe_normalized(src, tmp, out_path, reencode)
 
 
 def extract_audio_wav(

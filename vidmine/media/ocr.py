@@ -4,14 +4,24 @@ Reading a frame is the slow part, so a frame whose perceptual hash is within
 ``hash_distance`` bits of the frame read last is not read again: it shows the same
 picture, and its text is carried over. Consecutive samples that read the same are merged
 into one :class:`~vidmine.models.OcrText` spanning the time the text is on screen.
+
+Frames are read by single-threaded tesseract processes side by side: tesseract's own
+OpenMP threads fight each other on small machines (2.4x slower per frame on two cores,
+tesseract issue #3109), so each worker process runs tesseract with
+``OMP_THREAD_LIMIT=1`` and there is one worker per core. The limit is set in the worker
+processes only: in this process it would also cap the OpenMP threads of the models.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import multiprocessing
+import os
 import re
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +30,8 @@ import imagehash
 import pytesseract
 from PIL import Image, ImageOps
 
-from vidmine.media.ffmpeg import MediaError, run_ffmpeg
+from vidmine.files import atomic_write_text
+from vidmine.media.ffmpeg import MediaError, run_ffmpeg, square_pixels_filter
 from vidmine.media.probe import probe_media
 from vidmine.models import OcrText
 
@@ -32,7 +43,10 @@ _SAMPLE_PATTERN = re.compile(r"sample_\d{5,}\.jpg")
 # often half that, so frames under this height are enlarged before reading.
 _UPSCALE_BELOW_HEIGHT = 1080
 _UPSCALE_FACTOR = 2
-_JPEG_QUALITY = "2"
+JPEG_QUALITY = "2"
+# Samples of sources taller than this are scaled down: enough for text, and tesseract's
+# time grows with the pixels.
+SAMPLE_MAX_HEIGHT = 1080
 _MIN_ANCHOR_WORD_CONFIDENCE = 50.0
 _WORDLIKE = re.compile(r"[^\W_]{2}")
 _INFO = re.compile(r"\[showinfo@ocr @ [^\]]+\] config in time_base: (\d+)/(\d+)")
@@ -60,17 +74,81 @@ def normalize_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
+def sample_select_filter(fps: float) -> str:
+    """ffmpeg's select expression keeping the first frame of each ``1/fps`` step.
+
+    The epsilon stops a frame that sits exactly on a step boundary from falling into the
+    step before. Unlike ffmpeg's fps filter, which stamps whichever frame it picks with
+    the grid time, this keeps each frame's real presentation time (read back from
+    showinfo), and works on variable frame rate video.
+    """
+    if fps <= 0:
+        raise ValueError(f"OCR sample rate must be above 0 frames per second, got {fps}")
+    return f"select='isnan(prev_t)+gt(floor(t*{fps:g}+1e-6)\\,floor(prev_t*{fps:g}+1e-6))'"
+
+
+def collect_samples(
+    stderr: str, written_dir: Path, out_dir: Path, *, what: str
+) -> list[tuple[float, Path]]:
+    """Move the frames ffmpeg wrote to ``written_dir`` (``00001.jpg``...) to ``out_dir`` as
+    ``sample_00000.jpg``..., with their times from the ``showinfo@ocr`` lines of ``stderr``.
+
+    Samples left in ``out_dir`` from an earlier run are replaced.
+    """
+    time_base_match = _INFO.search(stderr)
+    if time_base_match is None:
+        raise MediaError(f"{what}: ffmpeg reported no frames to sample for OCR")
+    time_base = Fraction(int(time_base_match[1]), int(time_base_match[2]))
+    times = [float(int(m[1]) * time_base) for m in _FRAME.finditer(stderr)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.iterdir():
+        if _SAMPLE_PATTERN.fullmatch(stale.name):
+            stale.unlink()
+    samples = []
+    for index, seconds in enumerate(times):
+        written = written_dir / f"{index + 1:05d}.jpg"
+        if not written.exists():
+            break
+        final = out_dir / SAMPLE_NAME.format(index=index)
+        written.replace(final)
+        samples.append((max(seconds, 0.0), final))
+    return samples
+
+
+SAMPLE_MANIFEST = "samples.json"
+
+
+def write_sample_manifest(out_dir: Path, fps: float, samples: list[tuple[float, Path]]) -> Path:
+    """Record which samples ``out_dir`` holds and at what rate, for a later OCR step."""
+    manifest = {"fps": fps, "samples": [[seconds, path.name] for seconds, path in samples]}
+    return atomic_write_text(out_dir / SAMPLE_MANIFEST, json.dumps(manifest))
+
+
+def read_sample_manifest(out_dir: Path, fps: float) -> list[tuple[float, Path]] | None:
+    """The samples a decode pass left in ``out_dir`` at rate ``fps``, consuming the record;
+    None when there are none (or at another rate, or some are gone)."""
+    path = out_dir / SAMPLE_MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    path.unlink(missing_ok=True)  # the OCR step deletes samples it does not keep
+    if manifest.get("fps") != fps:
+        return None
+    samples = [(float(seconds), out_dir / name) for seconds, name in manifest["samples"]]
+    if not all(sample.is_file() for _, sample in samples):
+        return None
+    return samples
+
+
 def sample_frames(video_path: Path, fps: float, out_dir: Path) -> list[tuple[float, Path]]:
     """Write one frame per ``1/fps`` seconds to ``out_dir`` as ``sample_00000.jpg``...
 
     The frame taken for each ``1/fps`` step is the first one shown at or after the step
-    starts, so the returned times (seconds from the video start, with the path) are the
-    real presentation times of the frames written. Unlike ffmpeg's fps filter, which
-    stamps whichever frame it picks with the grid time, this keeps times exact and also
-    works on variable frame rate video. Samples left from an earlier run are replaced.
+    starts; the returned times (seconds from the video start, with the path) are the real
+    presentation times of the frames written.
     """
-    if fps <= 0:
-        raise ValueError(f"OCR sample rate must be above 0 frames per second, got {fps}")
+    select = sample_select_filter(fps)
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".samples-", dir=out_dir))
     try:
@@ -84,37 +162,18 @@ def sample_frames(video_path: Path, fps: float, out_dir: Path) -> list[tuple[flo
                 "-map",
                 "0:v:0",
                 "-vf",
-                # Keep the first frame of each 1/fps step; the epsilon stops a frame that
-                # sits exactly on a step boundary from falling into the step before.
-                f"select='isnan(prev_t)+gt(floor(t*{fps:g}+1e-6)\\,floor(prev_t*{fps:g}+1e-6))',"
-                "showinfo@ocr",
+                f"{select},showinfo@ocr,{square_pixels_filter(SAMPLE_MAX_HEIGHT)}",
                 "-fps_mode",
                 "passthrough",
                 "-q:v",
-                _JPEG_QUALITY,
+                JPEG_QUALITY,
                 str(work / "%05d.jpg"),
             ],
             what=f"sample frames for OCR from {video_path}",
         )
-        time_base_match = _INFO.search(stderr)
-        if time_base_match is None:
-            raise MediaError(f"{video_path}: ffmpeg reported no frames to sample for OCR")
-        time_base = Fraction(int(time_base_match[1]), int(time_base_match[2]))
-        times = [float(int(m[1]) * time_base) for m in _FRAME.finditer(stderr)]
-        for stale in out_dir.iterdir():
-            if _SAMPLE_PATTERN.fullmatch(stale.name):
-                stale.unlink()
-        samples = []
-        for index, seconds in enumerate(times):
-            written = work / f"{index + 1:05d}.jpg"
-            if not written.exists():
-                break
-            final = out_dir / SAMPLE_NAME.format(index=index)
-            written.replace(final)
-            samples.append((max(seconds, 0.0), final))
+        return collect_samples(stderr, work, out_dir, what=str(video_path))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return samples
 
 
 def prepare_for_ocr(image: Image.Image) -> Image.Image:
@@ -169,6 +228,40 @@ def _is_real_line(words: list[tuple[str, float]]) -> bool:
     )
 
 
+def _single_threaded_tesseract() -> None:
+    # Inherited by the tesseract processes pytesseract starts from this worker.
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+
+
+def _read_file(path: Path, lang: str) -> FrameText:
+    with Image.open(path) as image:
+        return read_text(image, lang=lang)
+
+
+def read_frames(
+    paths: list[Path], *, lang: str = "eng", workers: int | None = None
+) -> list[FrameText]:
+    """Tesseract's reading of each image, in order, by single-threaded worker processes."""
+    if not paths:
+        return []
+    workers = max(1, min(workers or os.cpu_count() or 1, len(paths)))
+    # spawn: a worker forked from a process that runs threads (Dagster, the models) could
+    # inherit a lock held by one of them.
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_single_threaded_tesseract,
+    ) as pool:
+        return list(pool.map(_read_file, paths, [lang] * len(paths)))
+
+
+def _frame_hash(path: Path) -> imagehash.ImageHash:
+    with Image.open(path) as image:
+        # The hash looks at a 32x32 grayscale thumbnail: let the JPEG decoder scale down.
+        image.draft("L", (image.width // 8, image.height // 8))
+        return imagehash.phash(image)
+
+
 def ocr_video(
     video_path: Path,
     fps: float,
@@ -184,20 +277,35 @@ def ocr_video(
     video_path = Path(video_path)
     duration = probe_media(video_path).duration_s
     samples = sample_frames(video_path, fps, work_dir)
+    return ocr_samples(samples, fps, duration, hash_distance=hash_distance, lang=lang)
 
-    readings: list[tuple[float, Path, FrameText]] = []
+
+def ocr_samples(
+    samples: list[tuple[float, Path]],
+    fps: float,
+    duration: float,
+    *,
+    hash_distance: int = 3,
+    lang: str = "eng",
+    workers: int | None = None,
+) -> OcrResult:
+    """Read the text on ``samples`` (time, JPEG) taken at ``fps`` from a video of
+    ``duration`` seconds; only the samples a returned text refers to are kept."""
+    # Which samples to read: one whose picture differs from the last one read.
+    to_read: list[int] = []
+    reading_of: list[int] = []  # per sample, the index in to_read whose text it shows
     last_hash: imagehash.ImageHash | None = None
-    last_reading = FrameText("", 0.0)
-    frames_ocred = 0
-    for seconds, path in samples:
-        with Image.open(path) as image:
-            image.load()
-            frame_hash = imagehash.phash(image)
-            if last_hash is None or frame_hash - last_hash > hash_distance:
-                last_reading = read_text(image, lang=lang)
-                last_hash = frame_hash
-                frames_ocred += 1
-        readings.append((seconds, path, last_reading))
+    for index, (_, path) in enumerate(samples):
+        frame_hash = _frame_hash(path)
+        if last_hash is None or frame_hash - last_hash > hash_distance:
+            to_read.append(index)
+            last_hash = frame_hash
+        reading_of.append(len(to_read) - 1)
+    frame_texts = read_frames([samples[i][1] for i in to_read], lang=lang, workers=workers)
+    readings = [
+        (seconds, path, frame_texts[reading_of[i]]) for i, (seconds, path) in enumerate(samples)
+    ]
+    frames_ocred = len(to_read)
 
     texts: list[OcrText] = []
     # Runs of consecutive samples that read the same: [first, last] reading indexes.

