@@ -28,10 +28,15 @@ def instance_settings(config: VidmineConfig) -> dict:
     limits = provider_limits(config)
     return {
         "telemetry": {"enabled": False},
+        "nux": {"enabled": False},
         "run_coordinator": {
             "module": "dagster._core.run_coordinator",
             "class": "QueuedRunCoordinator",
+            # Dagster's default is 5 s: a dropped file would wait for the queue.
+            "config": {"dequeue_interval_seconds": 1},
         },
+        # Runs forked from a warm process, and failed when their worker dies.
+        "run_launcher": {"module": "pipeline_defs.launcher", "class": "WarmRunLauncher"},
         "concurrency": {
             "runs": {
                 "max_concurrent_runs": MAX_CONCURRENT_RUNS,
@@ -42,11 +47,18 @@ def instance_settings(config: VidmineConfig) -> dict:
             },
             "pools": {"default_limit": max(limits.values())},
         },
-        "run_retries": {"enabled": True, "max_retries": 1},
-        # A step killed with its run never hands back its pool slot without the release.
+        # A run whose worker died (killed, power cut) is retried; one that failed in a
+        # stage is not: the same input would fail the same way.
+        "run_retries": {
+            "enabled": True,
+            "max_retries": 3,
+            "retry_on_asset_or_op_failure": False,
+        },
+        # Monitoring asks the launcher whether each started run's worker is alive. A step
+        # killed with its run never hands back its pool slot without the release.
         "run_monitoring": {
             "enabled": True,
-            "poll_interval_seconds": 30,
+            "poll_interval_seconds": 5,
             "free_slots_after_run_end_seconds": 60,
         },
     }

@@ -1,5 +1,11 @@
 """Jobs: the whole per-video pipeline, and per-stage jobs (e.g. re-caption one video)
-that carry their provider's run tag however they are launched."""
+that carry their provider's run tag however they are launched.
+
+Every job runs its steps in the run's own process (the in-process executor): a step
+then starts in microseconds and reuses the models the steps before it loaded, where a
+process per step cost seconds each. The steps that decode or read many frames use both
+cores themselves (ffmpeg's threads, tesseract workers, batched speech recognition), and
+runs of different videos go side by side."""
 
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ def build_jobs(config: VidmineConfig, pipeline_selection: dg.AssetSelection) -> 
             description="Every stage for one video, from the upload to searchable rows "
             "and written content.",
             tags=provider_run_tags(config),
+            executor_def=dg.in_process_executor,
         )
     ]
     for name, (selection, stages) in STAGE_JOBS.items():
@@ -40,6 +47,7 @@ def build_jobs(config: VidmineConfig, pipeline_selection: dg.AssetSelection) -> 
                 partitions_def=video_partitions,
                 description=f"Re-run {', '.join(selection)} for one video.",
                 tags=provider_run_tags(config, stages=stages),
+                executor_def=dg.in_process_executor,
             )
         )
     return jobs

@@ -22,13 +22,12 @@ from vidmine.uploads import UploadFile, is_settled, scan_uploads, unsupported_re
 
 SETTLE_SECONDS = 2.0
 MAX_FILES_PER_TICK = 20  # hashing is the slow part; the rest waits for the next tick
-DEFAULT_INTERVAL_SECONDS = 5
+DEFAULT_INTERVAL_SECONDS = 2
 
 
 def sensor_interval_seconds() -> int:
-    """The sensor's minimum interval: ``VIDMINE_SENSOR_INTERVAL_S``, else 5 s. The daemon
-    evaluates sensors at most every 5 s anyway; 1 makes every one of those passes tick
-    (tests use it), where 5 can let a pass that comes a little early skip to the next."""
+    """The sensor's minimum interval: ``VIDMINE_SENSOR_INTERVAL_S``, else 2 s: a tick only
+    lists the folder, and a dropped file should not wait."""
     raw = os.environ.get("VIDMINE_SENSOR_INTERVAL_S", "").strip()
     if not raw:
         return DEFAULT_INTERVAL_SECONDS

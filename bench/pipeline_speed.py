@@ -1,0 +1,206 @@
+"""`vidmine ingest` of one long video against a bare ffmpeg decode of the same file.
+
+    .venv/bin/python bench/pipeline_speed.py [--heights 1080 720] [--repeat 1]
+        [--baseline-repo ../vidmine-before]
+
+The video is the benchmark's own (``bench/media.py``: about 8.4 minutes of real footage
+from ../shared/media with speech under it). Every figure is measured in this one run:
+the bare decode (``ffmpeg -i FILE -f null -``), then ``vidmine ingest --json`` in a fresh
+VIDMINE_HOME whose embedded PostgreSQL is started (and migrated) before the clock
+starts, so nothing is cached. ``--baseline-repo`` also times another checkout of vidmine
+(for example the commit before a speed change) the same way, with this virtual
+environment, so before and after come from the same run. Peak memory is the largest
+sum of the resident memory of ``vidmine ingest`` and every process it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from media import long_speech_video
+
+REPO = Path(__file__).resolve().parents[1]
+VIDMINE = Path(sys.executable).parent / "vidmine"
+
+
+@dataclass
+class IngestRun:
+    wall_s: float
+    peak_rss_mb: float
+    report: dict
+    counts: dict = field(default_factory=dict)
+
+
+def bare_decode_s(video: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(video), "-f", "null", "-"], check=True
+    )
+    return time.perf_counter() - started
+
+
+def _peak_rss(proc: psutil.Process, stop: threading.Event, peak: list[float]) -> None:
+    while not stop.is_set():
+        try:
+            tree = [proc, *proc.children(recursive=True)]
+            total = 0
+            for member in tree:
+                try:
+                    total += member.memory_info().rss
+                except psutil.Error:
+                    continue
+            peak[0] = max(peak[0], total / 2**20)
+        except psutil.Error:
+            pass
+        stop.wait(0.25)
+
+
+def ingest_once(video: Path, repo: Path) -> IngestRun:
+    home = Path(tempfile.mkdtemp(prefix="vidmine-speed-"))
+    env = {
+        **os.environ,
+        "VIDMINE_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(repo),
+    }
+    env.pop("DATABASE_URL", None)
+    env.pop("VIDMINE_CONFIG", None)
+    try:
+        # Starts and migrates the embedded PostgreSQL outside the timed run.
+        subprocess.run([str(VIDMINE), "status"], env=env, check=True, capture_output=True)
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(VIDMINE), "ingest", "--json", str(video)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        stop, peak = threading.Event(), [0.0]
+        sampler = threading.Thread(
+            target=_peak_rss, args=(psutil.Process(proc.pid), stop, peak), daemon=True
+        )
+        sampler.start()
+        out, err = proc.communicate()
+        wall = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+        if proc.returncode != 0:
+            raise SystemExit(f"vidmine ingest failed ({repo}):\n{err[-3000:]}\n{out[-2000:]}")
+        report = json.loads(out)["videos"][0]
+        counts = _row_counts(env, report["video_id"])
+        return IngestRun(wall, peak[0], report, counts)
+    finally:
+        subprocess.run(
+            [sys.executable, "-c", _STOP_DB, str(home)], env=env, capture_output=True, check=False
+        )
+        shutil.rmtree(home, ignore_errors=True)
+
+
+_STOP_DB = (
+    "import sys; from pathlib import Path; from vidmine.settings import VidmineHome;"
+    "from vidmine.db.connection import stop_embedded; stop_embedded(VidmineHome(Path(sys.argv[1])))"
+)
+
+_COUNTS = """
+import json, sys
+from resources.database import open_store
+store = open_store()
+video = sys.argv[1]
+print(json.dumps({
+    "scenes": len(store.load_scenes(video)),
+    "keyframes": len(store.load_keyframes(video)),
+    "ocr_texts": len(store.load_ocr_texts(video)),
+    "segments": len(store.load_transcript(video)),
+    "words": sum(len(s.text.split()) for s in store.load_transcript(video)),
+}))
+"""
+
+
+def _row_counts(env: dict, video_id: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", _COUNTS, video_id], env=env, capture_output=True, text=True
+    )
+    return json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr[-300:]}
+
+
+def _median_run(runs: list[IngestRun]) -> IngestRun:
+    return sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
+
+
+def _stage_seconds(run: IngestRun) -> dict[str, float]:
+    return {s["stage"]: s["seconds"] or 0.0 for s in run.report["stages"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--heights", type=int, nargs="+", default=[1080, 720])
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--baseline-repo", type=Path, help="another vidmine checkout to time")
+    args = parser.parse_args()
+
+    versions = {"this": REPO}
+    if args.baseline_repo:
+        versions = {"baseline": args.baseline_repo.resolve(), **versions}
+    for height in args.heights:
+        video = long_speech_video(height)
+        duration = float(
+            subprocess.run(
+                [
+                    "ffprobe",
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "format=duration",
+                    "-of",
+                    "csv=p=0",
+                    str(video),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        decode = statistics.median(bare_decode_s(video) for _ in range(max(3, args.repeat)))
+        results = {}
+        for name, repo in versions.items():
+            results[name] = _median_run([ingest_once(video, repo) for _ in range(args.repeat)])
+        print(f"\n{video.name}: {duration:.0f} s of {height}p H.264 + AAC")
+        print(f"bare ffmpeg decode (median of {max(3, args.repeat)}): {decode:.1f} s")
+        stages = list(dict.fromkeys(s for r in results.values() for s in _stage_seconds(r)))
+        header = f"{'':<24}" + "".join(f"{name:>12}" for name in results)
+        print(header)
+        for stage in stages:
+            row = f"{stage:<24}"
+            for run in results.values():
+                row += f"{_stage_seconds(run).get(stage, 0.0):>12.1f}"
+            print(row)
+        figures = {
+            "ingest wall s": [f"{r.wall_s:.1f}" for r in results.values()],
+            "  x bare decode": [f"{r.wall_s / decode:.2f}" for r in results.values()],
+            "  x real time": [f"{r.wall_s / duration:.2f}" for r in results.values()],
+            "in-process s": [f"{r.report['seconds']:.1f}" for r in results.values()],
+            "  x bare decode ": [f"{r.report['seconds'] / decode:.2f}" for r in results.values()],
+            "peak memory MB": [f"{r.peak_rss_mb:.0f}" for r in results.values()],
+        }
+        for label, values in figures.items():
+            print(f"{label:<24}" + "".join(f"{v:>12}" for v in values))
+        for key in ("scenes", "keyframes", "ocr_texts", "segments", "words"):
+            print(f"{key:<24}" + "".join(f"{r.counts.get(key, '-'):>12}" for r in results.values()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The run launcher of the local instance (``make dev``): runs forked from a warm process,
+and a health check that fails runs whose worker is gone.
+
+Dagster's DefaultRunLauncher starts every run in a fresh Python process that imports
+Dagster, vidmine and the model runtimes again: seconds per run before any work, most of
+the time of a short video. Here one warm process (:mod:`pipeline_defs.run_worker`)
+has imported all of it once and forks a child per run.
+
+The DefaultRunLauncher also cannot tell that a run's worker died (killed, or the machine
+lost power): the run stays STARTED for good and holds its run-queue slot. This launcher
+records each worker's pid and start time on the run, so run monitoring
+(``run_monitoring`` in dagster.yaml) finds a run whose worker is gone, fails it, and run
+retries start it again. Production uses the DockerRunLauncher, which has its own check.
+
+The warm process is restarted when vidmine's code changes on disk, so a run never
+executes code older than the code location the UI shows.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, Self
+
+import psutil
+from dagster import _check as check
+from dagster._core.launcher import (
+    CheckRunHealthResult,
+    LaunchRunContext,
+    RunLauncher,
+    WorkerStatus,
+)
+from dagster._core.storage.dagster_run import DagsterRun
+from dagster._serdes import ConfigurableClass, ConfigurableClassData
+from dagster_shared.serdes import serialize_value
+
+from pipeline_defs.run_worker import READY
+
+WORKER_PID_TAG = "vidmine/worker_pid"
+WORKER_STARTED_TAG = "vidmine/worker_started"  # the worker's start time: pids get reused
+CODE_PACKAGES = ("pipeline_defs", "assets", "resources", "sensors", "vidmine")
+
+
+class RunLauncherError(RuntimeError):
+    """The warm process could not be started or did not answer."""
+
+
+def code_fingerprint() -> float:
+    """The newest modification time of vidmine's Python files."""
+    newest = 0.0
+    for package in CODE_PACKAGES:
+        spec = find_spec(package)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            for path in Path(folder).rglob("*.py"):
+                try:
+                    newest = max(newest, path.stat().st_mtime)
+                except OSError:
+                    continue
+    return newest
+
+
+class WarmRunLauncher(RunLauncher, ConfigurableClass):
+    """Launches each run in a child forked from a warm process (see the module docstring)."""
+
+    def __init__(self, inst_data: ConfigurableClassData | None = None) -> None:
+        self._inst_data = inst_data
+        self._lock = threading.Lock()
+        self._worker: subprocess.Popen | None = None
+        self._worker_code: float | None = None
+        super().__init__()
+
+    @property
+    def inst_data(self) -> ConfigurableClassData | None:
+        return self._inst_data
+
+    @classmethod
+    def config_type(cls) -> dict:
+        return {}
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
+    ) -> Self:
+        return cls(inst_data=inst_data)
+
+    # -- launching -------------------------------------------------------------------------
+
+    def launch_run(self, context: LaunchRunContext) -> None:
+        run = check.inst(context.dagster_run, DagsterRun)
+        request = {"run_id": run.run_id, "instance_ref": serialize_value(self._instance.get_ref())}
+        with self._lock:
+            answer = self._ask_worker(request)
+        pid = int(answer["pid"])
+        try:
+            started = psutil.Process(pid).create_time()
+        except psutil.NoSuchProcess:  # it already finished: nothing to watch
+            started = 0.0
+        self._instance.add_run_tags(
+            run.run_id, {WORKER_PID_TAG: str(pid), WORKER_STARTED_TAG: f"{started:.3f}"}
+        )
+        self._instance.report_engine_event(
+            f"Run forked from vidmine's warm run process (pid: {pid}).", run, cls=self.__class__
+        )
+
+    def _ask_worker(self, request: dict) -> dict:
+        for attempt in (1, 2):
+            worker = self._warm_worker()
+            try:
+                assert worker.stdin is not None and worker.stdout is not None
+                worker.stdin.write(json.dumps(request) + "\n")
+                worker.stdin.flush()
+                line = worker.stdout.readline()
+                if line:
+                    return json.loads(line)
+            except (BrokenPipeError, OSError, ValueError):
+                pass
+            self._stop_worker()
+            if attempt == 2:
+                raise RunLauncherError(
+                    "vidmine's warm run process did not answer; see the daemon's output for "
+                    "why (python -m pipeline_defs.run_worker)"
+                )
+        raise AssertionError("unreachable")
+
+    def _warm_worker(self) -> subprocess.Popen:
+        code = code_fingerprint()
+        if self._worker is not None and (
+            self._worker.poll() is not None or code != self._worker_code
+        ):
+            self._stop_worker()
+        if self._worker is None:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "pipeline_defs.run_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+            )
+            assert worker.stdout is not None
+            if worker.stdout.readline().strip() != READY:
+                worker.kill()
+                raise RunLauncherError(
+                    "vidmine's warm run process (python -m pipeline_defs.run_worker) failed to "
+                    "start; see the daemon's output for its error"
+                )
+            self._worker, self._worker_code = worker, code
+        return self._worker
+
+    def _stop_worker(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None and worker.poll() is None:
+            # Closing stdin ends it; the runs it forked carry on.
+            if worker.stdin is not None:
+                worker.stdin.close()
+            try:
+                worker.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+    def dispose(self) -> None:
+        with self._lock:
+            self._stop_worker()
+
+    # -- watching and stopping -------------------------------------------------------------
+
+    @property
+    def supports_check_run_worker_health(self) -> bool:
+        return True
+
+    def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
+        process = _worker_process(run)
+        if process is None:
+            pid = run.tags.get(WORKER_PID_TAG, "unknown")
+            return CheckRunHealthResult(
+                WorkerStatus.FAILED,
+                f"the run's worker process (pid {pid}) is gone: it was killed or the machine "
+                "restarted",
+            )
+        return CheckRunHealthResult(WorkerStatus.RUNNING)
+
+    def terminate(self, run_id: str) -> bool:
+        run = self._instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            return False
+        # The worker watches for CANCELING and stops its steps itself.
+        self._instance.report_run_canceling(run)
+        return _worker_process(run) is not None
+
+
+def _worker_process(run: DagsterRun) -> psutil.Process | None:
+    """The run's worker process if it is still alive (the same process, not a reused pid)."""
+    try:
+        pid = int(run.tags[WORKER_PID_TAG])
+        started = float(run.tags.get(WORKER_STARTED_TAG, "0"))
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        if started and abs(process.create_time() - started) > 1.0:
+            return None
+        return process
+    except (KeyError, ValueError, psutil.Error):
+        return None

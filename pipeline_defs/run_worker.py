@@ -1,0 +1,92 @@
+"""The warm process local runs are forked from (see :mod:`pipeline_defs.launcher`).
+
+Started by the launcher as ``python -m pipeline_defs.run_worker``, it imports Dagster,
+vidmine's definitions and the libraries the stages use (the local models' runtimes
+among them: importing sentence-transformers alone takes over ten seconds), then waits
+for run ids on stdin. For each it forks a child that executes that run, exactly as
+``dagster api execute_run`` would, and answers with the child's pid on stdout. A fresh
+run therefore starts in milliseconds instead of re-importing everything.
+
+It loads no model and starts no thread before forking: a child inherits neither
+threads nor the locks they might hold, and each run loads the models it needs once.
+It exits when stdin closes, that is when the launcher's process ends; runs already
+forked carry on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+
+# What a run imports anyway; importing it here once saves every run the time.
+PRELOADED_MODULES = (
+    "dagster",
+    "dagster._cli.api",
+    "pipeline_defs.definitions",
+    "vidmine.media.decode",
+    "vidmine.media.keyframes",
+    "vidmine.media.ocr",
+    "vidmine.media.visual",
+    "vidmine.providers.openai_compat",
+    "faster_whisper",
+    "sentence_transformers",
+    "psycopg",
+)
+READY = "ready"
+
+
+def _run_child(run_id: str, instance_ref_json: str) -> None:
+    """In the forked child: execute the run, then leave without running the parent's
+    atexit handlers or flushing its inherited buffers twice."""
+    code = 1
+    try:
+        os.setsid()  # its own process group: a signal to the warm process spares it
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # subprocess needs its exit codes
+        sys.stdin.close()
+        from dagster import DagsterInstance
+        from dagster._cli.api import _execute_run_command_body
+        from dagster._core.instance.ref import InstanceRef
+        from dagster_shared.serdes import deserialize_value
+
+        instance_ref = deserialize_value(instance_ref_json, InstanceRef)
+        with DagsterInstance.from_ref(instance_ref) as instance:
+            code = _execute_run_command_body(
+                run_id,
+                instance,
+                write_stream_fn=lambda _event: None,
+                set_exit_code_on_failure=False,
+            )
+    except BaseException:
+        logging.getLogger(__name__).exception("run worker for %s failed", run_id)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def main() -> None:
+    for module in PRELOADED_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:  # an optional extra is missing: the run will say so
+            sys.stderr.write(f"run_worker: not preloading {module}: {err}\n")
+    # Children are reaped by the kernel; the launcher checks on them by pid.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    out = sys.stdout
+    out.write(READY + "\n")
+    out.flush()
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _run_child(request["run_id"], request["instance_ref"])
+        out.write(json.dumps({"run_id": request["run_id"], "pid": pid}) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()
