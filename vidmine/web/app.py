@@ -340,9 +340,9 @@ def create_app(
 
     def media_thumbnail(request: Request) -> Response:
         at_s = _float_param(request, "t", 0.0)
-        return send(
-            keyframe_image(store, home, request.path_params["video_id"], index=None, at_s=at_s)
-        )
+        until_s = _float_param(request, "end")
+        video_id = request.path_params["video_id"]
+        return send(keyframe_image(store, home, video_id, index=None, at_s=at_s, until_s=until_s))
 
     def media_keyframe(request: Request) -> Response:
         index = request.path_params["index"]

@@ -97,11 +97,20 @@ def _media_type(path: Path) -> str:
     }.get(path.suffix.lower(), "application/octet-stream")
 
 
-def nearest_keyframe(keyframes: list[Keyframe], at_s: float) -> Keyframe | None:
-    """The keyframe whose timestamp is closest to ``at_s`` (keyframes sorted by time)."""
+def nearest_keyframe(
+    keyframes: list[Keyframe], at_s: float, until_s: float | None = None
+) -> Keyframe | None:
+    """The keyframe that shows the moment ``at_s``: the first one inside
+    [``at_s``, ``until_s``] when the moment is a range, else the closest in time."""
     if not keyframes:
         return None
     ordered = sorted(keyframes, key=lambda k: k.timestamp_s)
+    if until_s is not None:
+        # A hit that starts just before a cut is about what follows it: a frame from
+        # inside its range beats a closer one from the previous scene.
+        inside = [k for k in ordered if at_s <= k.timestamp_s <= until_s]
+        if inside:
+            return inside[0]
     times = [k.timestamp_s for k in ordered]
     i = bisect_left(times, at_s)
     candidates = ordered[max(0, i - 1) : i + 1]
@@ -109,15 +118,21 @@ def nearest_keyframe(keyframes: list[Keyframe], at_s: float) -> Keyframe | None:
 
 
 def keyframe_image(
-    store: Store, home: VidmineHome, video_id: str, *, index: int | None, at_s: float | None
+    store: Store,
+    home: VidmineHome,
+    video_id: str,
+    *,
+    index: int | None,
+    at_s: float | None,
+    until_s: float | None = None,
 ) -> MediaFile:
-    """A keyframe JPEG by index, or the one nearest ``at_s`` seconds."""
+    """A keyframe JPEG by index, or the one showing the moment ``at_s`` (to ``until_s``)."""
     video = checked_video(store, video_id)
     keyframes = store.load_keyframes(video.video_id)
     if index is not None:
         chosen = next((k for k in keyframes if k.index == index), None)
     else:
-        chosen = nearest_keyframe(keyframes, at_s or 0.0)
+        chosen = nearest_keyframe(keyframes, at_s or 0.0, until_s)
     if chosen is None:
         raise MediaRefused(404, f"{video.file_name} has no keyframe here (yet)")
     return MediaFile(confined(chosen.path, home), "image/jpeg")

@@ -25,8 +25,9 @@ def video_url(video_id: str, at_s: float | None = None) -> str:
     return url if at_s is None else f"{url}#t={_seconds(at_s)}"
 
 
-def thumbnail_url(video_id: str, at_s: float = 0.0) -> str:
-    return f"/media/{quote(video_id, safe='')}/thumbnail?t={_seconds(at_s)}"
+def thumbnail_url(video_id: str, at_s: float = 0.0, until_s: float | None = None) -> str:
+    url = f"/media/{quote(video_id, safe='')}/thumbnail?t={_seconds(at_s)}"
+    return url if until_s is None else f"{url}&end={_seconds(until_s)}"
 
 
 def keyframe_url(video_id: str, index: int) -> str:
@@ -42,7 +43,7 @@ def hit_payload(hit: SearchHit) -> dict[str, Any]:
     return {
         **dataclasses.asdict(hit),
         "video_url": video_url(hit.video_id, hit.start_s),
-        "thumbnail_url": thumbnail_url(hit.video_id, hit.start_s),
+        "thumbnail_url": thumbnail_url(hit.video_id, hit.start_s, hit.end_s),
         "page_url": page_url(hit.video_id, hit.start_s),
     }
 

@@ -51,9 +51,8 @@ def safe_file_name(raw_name: str) -> str:
     """The file's own name, made safe: no folders, no control or shell-special characters,
     no leading dot (the sensor would skip it), at most MAX_NAME_CHARS characters."""
     name = unicodedata.normalize("NFC", raw_name).replace("\\", "/").split("/")[-1]
-    name = _UNSAFE_CHARS.sub("_", name).strip().lstrip(".").strip()
-    stem, suffix = os.path.splitext(name)
-    suffix = suffix.lower()
+    stem, dot, extension = _UNSAFE_CHARS.sub("_", name).rpartition(".")
+    suffix = f".{extension.strip().lower()}" if dot else ""
     if suffix not in MEDIA_EXTENSIONS:
         shown = suffix or "none"
         raise UploadRefused(
@@ -61,8 +60,8 @@ def safe_file_name(raw_name: str) -> str:
             f"{raw_name!r}: not a video or audio file (extension {shown!r}); "
             f"vidmine takes {', '.join(sorted(MEDIA_EXTENSIONS))}",
         )
-    stem = stem[: MAX_NAME_CHARS - len(suffix)].strip() or "upload"
-    return stem + suffix
+    stem = stem.strip().lstrip(".").strip()[: MAX_NAME_CHARS - len(suffix)].strip()
+    return (stem or "upload") + suffix
 
 
 def _publish(temp: Path, folder: Path, file_name: str) -> Path:
