@@ -280,8 +280,9 @@ def serve(
     from vidmine.providers.registry import embedder_for
     from vidmine.settings import VidmineHome
     from vidmine.web import WebSettings, create_app
-    from vidmine.web.app import QueryEmbeddingCalls
+    from vidmine.web.app import QueryEmbeddingCalls, tune_for_serving
     from vidmine.web.auth import TOKEN_ENV
+    from vidmine.web.pool import PooledStore
     from vidmine.web.uploads import DEFAULT_MAX_UPLOAD_MB
 
     try:
@@ -303,9 +304,10 @@ def serve(
     except ValueError:
         _fail(f"VIDMINE_MAX_UPLOAD_MB must be a positive number of megabytes, got {raw_limit!r}")
     config = _config()
-    store = _store()
+    store = PooledStore(_store().url)  # migrated by _store(); pooled for the server's life
     home = VidmineHome.from_env().ensure()
     ensure_dagster_home(config)
+    tune_for_serving()
     calls = QueryEmbeddingCalls()
     embedder = embedder_for(config, None, calls, store)
     typer.echo("loading the query embedder ...")
@@ -324,7 +326,10 @@ def serve(
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     typer.secho(f"vidmine serve: open http://{host}:{port}/", fg=typer.colors.GREEN, bold=True)
-    uvicorn.run(web_app, host=host, port=port, log_level="info", access_log=False)
+    try:
+        uvicorn.run(web_app, host=host, port=port, log_level="info", access_log=False)
+    finally:
+        store.close()
 
 
 @limits_app.command("apply")

@@ -11,6 +11,7 @@ from vidmine.providers.local import LocalEmbedder
 from vidmine.samples import SampleScene, make_sample_video
 from vidmine.settings import VidmineHome
 from vidmine.web import WebSettings, create_app
+from vidmine.web.pool import PooledStore
 
 WEB_SCENES = (
     SampleScene("navy", "HARBOUR MAP", "The lighthouse keeper counts the ships at night."),
@@ -27,7 +28,10 @@ def ingest_web_sample(env: dict, folder: Path, name: str = "harbour talk.mp4") -
 
 
 def web_app(env: dict, **settings):
+    """The app as `vidmine serve` builds it, pooled connections included."""
     settings.setdefault("known_profiles", PROFILES)
     return create_app(
-        env["store"], LocalEmbedder(), WebSettings(home=VidmineHome(Path(env["home"])), **settings)
+        PooledStore(env["url"]),
+        LocalEmbedder(),
+        WebSettings(home=VidmineHome(Path(env["home"])), **settings),
     )

@@ -128,6 +128,19 @@ def highlight(snippet: str) -> Markup:
     )
 
 
+def tune_for_serving() -> None:
+    """Let torch use one thread per query embedding. A query is a few words: splitting it
+    over cores gains nothing and, on a machine that is busy (the pipeline runs beside the
+    server), makes every search wait for the others (measured: 24 ms median with one
+    thread against 66 ms with two on a loaded 2-core machine). Concurrent requests still
+    use the cores, one each."""
+    try:
+        import torch
+    except ImportError:  # a remote embedder: nothing to tune
+        return
+    torch.set_num_threads(1)
+
+
 def _templates() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(PACKAGE_DIR / "templates"),
