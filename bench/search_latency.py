@@ -236,7 +236,8 @@ def main() -> int:
         )
         print(
             f"  of which (medians, 50 queries, in-process): embedding the query "
-            f"{statistics.median(embed_ms):.1f} ms, hybrid SQL {statistics.median(sql_ms):.1f} ms"
+            f"{statistics.median(embed_ms):.1f} ms, hybrid SQL on a new connection "
+            f"{statistics.median(sql_ms):.1f} ms"
         )
     finally:
         if not external:
