@@ -312,6 +312,7 @@ def serve(
     embedder = embedder_for(config, None, calls, store)
     typer.echo("loading the query embedder ...")
     embedder.embed(["warm up"])  # load the model now, not on the first search
+    calls.reset()  # /stats counts the searches, not the warm-up
     web_app = create_app(
         store,
         embedder,

@@ -78,6 +78,11 @@ class QueryEmbeddingCalls:
             self.errors += call.status == "error"
             self.latency_ms += call.latency_ms or 0.0
 
+    def reset(self) -> None:
+        with self._guard:
+            self.calls = self.errors = 0
+            self.latency_ms = 0.0
+
 
 @dataclass(frozen=True)
 class WebSettings:
