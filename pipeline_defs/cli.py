@@ -1,4 +1,4 @@
-"""The ``vidmine`` command line: ingest, status, search, export, content and limits.
+"""The ``vidmine`` command line: ingest, status, search, export, content, limits and serve.
 
 ``--json`` output is stable: its shape is documented in README ("CLI JSON output") and
 only grows new keys.
@@ -261,6 +261,76 @@ def content(
         return
     for record in records:
         typer.echo(record.markdown.rstrip() + "\n")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve the search page, the library and the HTTP API (see README)."""
+    import ipaddress
+    import logging
+    import os
+
+    import dagster as dg
+    import uvicorn
+
+    from pipeline_defs.instance import active_runs_lister, ensure_dagster_home
+    from vidmine.providers.registry import embedder_for
+    from vidmine.settings import VidmineHome
+    from vidmine.web import WebSettings, create_app
+    from vidmine.web.app import QueryEmbeddingCalls, tune_for_serving
+    from vidmine.web.auth import TOKEN_ENV
+    from vidmine.web.pool import PooledStore
+    from vidmine.web.uploads import DEFAULT_MAX_UPLOAD_MB
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False  # a host name: it may resolve beyond this machine
+    token = os.environ.get(TOKEN_ENV, "").strip() or None
+    if not loopback and token is None:
+        _fail(
+            f"--host {host} serves beyond this machine: set {TOKEN_ENV} to an access token "
+            "(clients send 'Authorization: Bearer <token>' or open ?token=<token> once), "
+            "or keep the default --host 127.0.0.1"
+        )
+    raw_limit = os.environ.get("VIDMINE_MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))
+    try:
+        max_upload_mb = float(raw_limit)
+        if max_upload_mb <= 0:
+            raise ValueError
+    except ValueError:
+        _fail(f"VIDMINE_MAX_UPLOAD_MB must be a positive number of megabytes, got {raw_limit!r}")
+    config = _config()
+    store = PooledStore(_store().url)  # migrated by _store(); pooled for the server's life
+    home = VidmineHome.from_env().ensure()
+    ensure_dagster_home(config)
+    tune_for_serving()
+    calls = QueryEmbeddingCalls()
+    embedder = embedder_for(config, None, calls, store)
+    typer.echo("loading the query embedder ...")
+    embedder.embed(["warm up"])  # load the model now, not on the first search
+    calls.reset()  # /stats counts the searches, not the warm-up
+    web_app = create_app(
+        store,
+        embedder,
+        WebSettings(
+            home=home,
+            max_upload_bytes=int(max_upload_mb * 1_000_000),
+            token=token,
+            known_profiles=frozenset(config.profiles),
+        ),
+        active_runs=active_runs_lister(dg.DagsterInstance.get()),
+        embedding_calls=calls,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    typer.secho(f"vidmine serve: open http://{host}:{port}/", fg=typer.colors.GREEN, bold=True)
+    try:
+        uvicorn.run(web_app, host=host, port=port, log_level="info", access_log=False)
+    finally:
+        store.close()
 
 
 @limits_app.command("apply")

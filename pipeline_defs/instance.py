@@ -113,3 +113,35 @@ def show_pool_limits(instance, config: VidmineConfig) -> list[PoolLimit]:
         applied = info.slot_count if info is not None else None
         result.append(PoolLimit(pool, limit, applied))
     return result
+
+
+def active_runs_lister(instance):
+    """A ``vidmine.web.runs.ActiveRuns`` over ``instance``: its runs queued and in progress,
+    oldest first, for `vidmine serve`'s /stats."""
+    import dagster as dg
+
+    from vidmine.web.runs import ActiveRun
+
+    statuses = [
+        dg.DagsterRunStatus.QUEUED,
+        dg.DagsterRunStatus.NOT_STARTED,
+        dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED,
+    ]
+
+    def list_active_runs() -> list[ActiveRun]:
+        records = instance.get_run_records(
+            filters=dg.RunsFilter(statuses=statuses), limit=500, ascending=True
+        )
+        return [
+            ActiveRun(
+                run_id=record.dagster_run.run_id,
+                job_name=record.dagster_run.job_name,
+                status=record.dagster_run.status.value,
+                partition=record.dagster_run.tags.get("dagster/partition"),
+                created_at=record.create_timestamp,
+            )
+            for record in records
+        ]
+
+    return list_active_runs

@@ -68,6 +68,11 @@ def main() -> int:
     print(
         f"\nTry: .venv/bin/vidmine search 'ocean tides'   |   .venv/bin/vidmine content {video_id}"
     )
+    print(
+        "\nSearch it in a browser and watch each hit from its moment:\n"
+        "  .venv/bin/vidmine serve\n"
+        "  then open http://127.0.0.1:8080"
+    )
     return 0
 
 

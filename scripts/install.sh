@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what vidmine needs on a fresh Debian machine: apt packages (ffmpeg,
-# tesseract, espeak-ng, the GL libraries opencv needs) and a .venv with the project.
+# tesseract, espeak-ng, the GL libraries opencv needs, chromium for the browser tests)
+# and a .venv with the project.
 # Idempotent: a second run only checks. Root or sudo is needed for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg tesseract-ocr tesseract-ocr-eng espeak-ng fonts-dejavu-core libgl1 libglib2.0-0)
+APT_PACKAGES=(ffmpeg tesseract-ocr tesseract-ocr-eng espeak-ng fonts-dejavu-core libgl1 libglib2.0-0
+  chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -20,7 +20,7 @@ from pgvector import Vector
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from vidmine.db.store import Store, vector_expression
+from vidmine.db.store import SEARCH_KINDS, Store, vector_expression
 from vidmine.models import SearchHit
 
 SearchMode = Literal["hybrid", "vector", "text"]
@@ -45,17 +45,26 @@ def search(
     video_id: str | None = None,
     limit: int = 10,
     mode: SearchMode = "hybrid",
+    kind: str | None = None,
 ) -> list[SearchHit]:
     """The best ``limit`` matches for ``query``, best first.
 
     ``query_embedding`` is the query embedded by ``model`` (``dim`` values); it may be
-    None in ``mode="text"``. ``video_id`` restricts the search to one video.
+    None in ``mode="text"``. ``video_id`` restricts the search to one video and ``kind``
+    (segment, ocr or caption) to one kind of item.
     """
     store = store_or_url if isinstance(store_or_url, Store) else Store(store_or_url)
     if limit <= 0:
         return []
     statement = search_statement(
-        query, query_embedding, model=model, dim=dim, video_id=video_id, limit=limit, mode=mode
+        query,
+        query_embedding,
+        model=model,
+        dim=dim,
+        video_id=video_id,
+        limit=limit,
+        mode=mode,
+        kind=kind,
     )
     if statement is None:
         return []
@@ -91,10 +100,13 @@ def search_statement(
     video_id: str | None = None,
     limit: int = 10,
     mode: SearchMode = "hybrid",
+    kind: str | None = None,
 ) -> tuple[sql.Composable, dict[str, Any]] | None:
     """The SQL and parameters ``search`` runs (None: nothing to search for); for EXPLAIN."""
     if mode not in ("hybrid", "vector", "text"):
         raise ValueError(f"search mode must be hybrid, vector or text, got {mode!r}")
+    if kind is not None and kind not in SEARCH_KINDS:
+        raise ValueError(f"search kind must be one of {', '.join(SEARCH_KINDS)}, got {kind!r}")
     use_vectors = mode in ("hybrid", "vector")
     use_text = mode in ("hybrid", "text") and bool(query.strip())
     lists = []
@@ -109,6 +121,7 @@ def search_statement(
         "web_syntax": bool(_WEB_SYNTAX.search(query)),
         "model": model,
         "video_id": video_id,
+        "kind": kind,
         "vector": _query_vector(query_embedding, dim, model) if use_vectors else None,
         "n": CANDIDATES_PER_LIST,
         "k": RRF_K,
@@ -149,6 +162,7 @@ _TEXT_CANDIDATES = sql.SQL(
      FROM (SELECT s.item_id, ts_rank_cd(s.tsv, q.tsq) AS rank
            FROM search_items s, q
            WHERE s.tsv @@ q.tsq AND (%(video_id)s::text IS NULL OR s.video_id = %(video_id)s)
+             AND (%(kind)s::text IS NULL OR s.kind = %(kind)s)
            ORDER BY rank DESC, s.item_id
            LIMIT %(n)s) AS by_text)
     """
@@ -176,6 +190,7 @@ def _vector_candidates(dim: int, *, by_video: bool) -> sql.Composable:
          FROM (SELECT s.item_id, {distance} AS distance
                FROM {source}
                WHERE s.dim = {dim} AND s.model = %(model)s AND s.embedding IS NOT NULL
+                 AND (%(kind)s::text IS NULL OR s.kind = %(kind)s)
                ORDER BY {distance}
                LIMIT %(n)s) AS by_vector)
         """

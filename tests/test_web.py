@@ -1,0 +1,448 @@
+"""`vidmine serve` through Starlette's TestClient on a video the real pipeline processed:
+the search API's shape, media with HTTP Range, refusals of paths that leave the media
+folder, HTML escaping, uploads, health, stats, the token and JSON errors."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
+from web_helpers import ingest_web_sample, web_app
+
+from vidmine.db.store import SearchItem, Store
+from vidmine.providers.local import LocalEmbedder
+from vidmine.settings import VidmineHome
+from vidmine.web import WebSettings, create_app
+from vidmine.web.runs import ActiveRun
+
+pytestmark = pytest.mark.slow  # processes a video through the whole pipeline once
+
+HIT_KEYS = {"video_id", "file_name", "start_s", "end_s", "kind", "snippet", "score", "item_id"}
+
+
+@pytest.fixture(scope="module")
+def env(pipeline_env: dict, tmp_path_factory) -> dict:
+    video_id = ingest_web_sample(pipeline_env, tmp_path_factory.mktemp("web"))
+    return {**pipeline_env, "video_id": video_id}
+
+
+@pytest.fixture(scope="module")
+def client(env: dict) -> TestClient:
+    return TestClient(web_app(env))
+
+
+def _uploads(env: dict) -> Path:
+    return Path(env["home"]) / "uploads"
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+def test_search_api_has_the_cli_hits_with_playable_urls(client: TestClient, env: dict) -> None:
+    answer = client.get("/api/search", params={"q": "ocean tides moon", "limit": 5})
+    assert answer.status_code == 200
+    payload = answer.json()
+    assert payload["query"] == "ocean tides moon"
+    top = payload["hits"][0]
+    assert set(top) >= HIT_KEYS | {"video_url", "thumbnail_url", "page_url"}
+    assert top["video_id"] == env["video_id"]
+    assert "**" in top["snippet"]  # the matched words, marked as in `vidmine search --json`
+    video_url, _, fragment = top["video_url"].partition("#")
+    assert float(fragment.removeprefix("t=")) == pytest.approx(top["start_s"], abs=0.01)
+    video = client.get(video_url)
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    assert video.headers["accept-ranges"] == "bytes"
+    thumb = client.get(top["thumbnail_url"])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert thumb.content[:2] == b"\xff\xd8"  # a JPEG
+    page = client.get(top["page_url"])
+    assert page.status_code == 200 and "<video" in page.text
+
+
+def test_search_filters_by_kind_and_video(client: TestClient, env: dict) -> None:
+    ocr = client.get("/api/search", params={"q": "quarterly results", "kind": "ocr"}).json()
+    assert ocr["hits"] and {h["kind"] for h in ocr["hits"]} == {"ocr"}
+    speech = client.get("/api/search", params={"q": "revenue", "kind": "segment"}).json()
+    assert speech["hits"] and {h["kind"] for h in speech["hits"]} == {"segment"}
+    other = client.get("/api/search", params={"q": "revenue", "video": "no-such-video"}).json()
+    assert other["hits"] == []
+    mine = client.get("/api/search", params={"q": "revenue", "video": env["video_id"]}).json()
+    assert {h["video_id"] for h in mine["hits"]} == {env["video_id"]}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"q": "x", "kind": "poem"}, "kind must be one of"),
+        ({"q": "x", "limit": "many"}, "limit must be a whole number"),
+        ({"q": "x", "limit": "0"}, "limit must be between"),
+    ],
+)
+def test_search_refuses_bad_parameters_with_json(client: TestClient, params, message) -> None:
+    answer = client.get("/api/search", params=params)
+    assert answer.status_code == 400
+    assert message in answer.json()["error"]
+
+
+def test_search_page_highlights_and_links_to_the_moment(client: TestClient, env: dict) -> None:
+    page = client.get("/", params={"q": "lighthouse keeper"})
+    assert page.status_code == 200
+    assert "<mark>" in page.text
+    assert f'href="/videos/{env["video_id"]}?t=' in page.text
+
+
+# --- media -----------------------------------------------------------------------------------
+
+
+def test_range_request_gets_206_with_the_asked_bytes(client: TestClient, env: dict) -> None:
+    path = Path(env["home"]) / "media" / env["video_id"] / "normalized.mp4"
+    data = path.read_bytes()
+    answer = client.get(f"/media/{env['video_id']}/video", headers={"Range": "bytes=100-1099"})
+    assert answer.status_code == 206
+    assert answer.content == data[100:1100]
+    assert answer.headers["content-range"] == f"bytes 100-1099/{len(data)}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/media/../video",
+        "/media/%2e%2e/video",
+        "/media/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd/video",
+        "/media/..%2F..%2Fetc/video",
+        "/media/x%2F..%2F..%2Fetc%2Fpasswd/thumbnail",
+        "/media/%2e%2e%2fdagster/keyframes/0",
+        "/static/..%2F..%2Fapp.py",
+        "/static/%2e%2e/app.py",
+        "/api/videos/..%2F..%2Fetc",
+    ],
+)
+def test_paths_that_climb_out_are_refused(client: TestClient, path: str) -> None:
+    answer = client.get(path)
+    assert answer.status_code in (400, 403, 404), path
+    assert answer.headers["content-type"].startswith("application/json")
+    assert "error" in answer.json()
+    assert b"root:" not in answer.content and b"import" not in answer.content
+
+
+def test_symlinks_out_of_the_media_folder_are_refused(env: dict, client: TestClient, tmp_path):
+    store: Store = env["store"]
+    secret = tmp_path / "secret.mp4"
+    secret.write_bytes(b"not yours")
+    video_id = "symlinked-0123456789"
+    store.register_video(
+        video_id, file_name="s.mp4", source_path=secret, sha256="s" * 64, size_bytes=9
+    )
+    folder = Path(env["home"]) / "media" / video_id
+    (folder / "keyframes").mkdir(parents=True)
+    (folder / "normalized.mp4").symlink_to(secret)
+    # A keyframe row whose file is a symlink out, and one whose path is outside outright.
+    from vidmine.models import Keyframe
+
+    (folder / "keyframes" / "frame_000.jpg").symlink_to(secret)
+    store.replace_scenes(video_id, [])
+    store.replace_keyframes(
+        video_id,
+        [
+            Keyframe(0, 0, 0.0, folder / "keyframes" / "frame_000.jpg", "0" * 16, 1, 1),
+            Keyframe(1, 0, 5.0, secret, "0" * 16, 1, 1),
+        ],
+    )
+    try:
+        for url in (
+            f"/media/{video_id}/video",
+            f"/media/{video_id}/keyframes/0",
+            f"/media/{video_id}/keyframes/1",
+            f"/media/{video_id}/thumbnail?t=5",
+        ):
+            answer = client.get(url)
+            assert answer.status_code == 403, url
+            assert "outside VIDMINE_HOME/media" in answer.json()["error"]
+            assert b"not yours" not in answer.content
+    finally:
+        store.delete_video(video_id)
+
+
+def test_unknown_video_and_keyframe_are_json_404(client: TestClient, env: dict) -> None:
+    for url in ("/media/nope-0000000000/video", f"/media/{env['video_id']}/keyframes/999"):
+        answer = client.get(url)
+        assert answer.status_code == 404 and answer.json()["error"]
+
+
+# --- escaping --------------------------------------------------------------------------------
+
+
+def test_names_and_texts_from_videos_are_escaped(client: TestClient, env: dict) -> None:
+    store: Store = env["store"]
+    video_id = "script-0123456789"
+    evil = "<script>alert(1)</script>.mp4"
+    store.register_video(
+        video_id, file_name=evil, source_path="/nowhere/x.mp4", sha256="e" * 64, size_bytes=1
+    )
+    store.set_video_status(video_id, "failed", "<img src=x onerror=alert(2)>")
+    vector = LocalEmbedder().embed(["zanzibar <b onmouseover=alert(3)>bold</b>"])[0]
+    store.replace_search_items(
+        video_id,
+        [
+            SearchItem(
+                "evil_item",
+                "ocr",
+                "evil_ocr_000",
+                1.0,
+                2.0,
+                "zanzibar <b onmouseover=alert(3)>bold</b>",
+                vector,
+            )
+        ],
+        "all-MiniLM-L6-v2",
+        384,
+    )
+    try:
+        for url, params in (
+            ("/library", {}),
+            (f"/videos/{video_id}", {}),
+            ("/", {"q": "zanzibar"}),
+        ):
+            html = client.get(url, params=params).text
+            assert "<script>alert(1)" not in html and "<img src=x" not in html, url
+            assert "<b onmouseover" not in html, url
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;.mp4" in client.get("/library").text
+        search_html = client.get("/", params={"q": "zanzibar"}).text
+        assert "<mark>zanzibar</mark> &lt;b onmouseover=alert(3)&gt;" in search_html
+    finally:
+        store.delete_video(video_id)
+
+
+# --- videos ----------------------------------------------------------------------------------
+
+
+def test_videos_api_lists_status_duration_and_detail(client: TestClient, env: dict) -> None:
+    listing = client.get("/api/videos").json()
+    (video,) = [v for v in listing["videos"] if v["video_id"] == env["video_id"]]
+    assert video["status"] == "ready" and video["duration_s"] > 5
+    assert video["failed_stage"] is None and video["created_at"]
+    detail = client.get(f"/api/videos/{env['video_id']}").json()
+    assert [s["text"] for s in detail["transcript"]]
+    assert len(detail["scenes"]) == 3 and detail["scenes"][0]["thumbnail_url"]
+    assert any("OCEAN" in t["text"] for t in detail["ocr_texts"])
+    assert "chapters" in detail["content"]
+    assert {s["stage"] for s in detail["stages"]} >= {"transcript", "scenes", "embeddings"}
+    assert "/" not in str(detail["keyframes"][0].get("path", ""))  # no server paths
+    assert client.get(detail["keyframes"][0]["url"]).status_code == 200
+    page = client.get(f"/videos/{env['video_id']}?t=3.5").text
+    assert 'data-start="3.5"' in page and "Chapters" in page and "Stages" in page
+
+
+def test_failed_video_shows_its_stage_and_error(client: TestClient, env: dict) -> None:
+    store: Store = env["store"]
+    video_id = "broken-0123456789"
+    store.register_video(
+        video_id,
+        file_name="broken.mp4",
+        source_path="/nowhere/b.mp4",
+        sha256="b" * 64,
+        size_bytes=1,
+    )
+    store.finish_stage(video_id, "transcript", "failed", 0.1, error="whisper ran out of memory")
+    store.set_video_status(video_id, "failed", "transcript: whisper ran out of memory")
+    try:
+        listing = client.get("/api/videos").json()
+        (video,) = [v for v in listing["videos"] if v["video_id"] == video_id]
+        assert video["failed_stage"] == {
+            "stage": "transcript",
+            "error": "whisper ran out of memory",
+        }
+        html = client.get("/library").text
+        assert "transcript failed: whisper ran out of memory" in html
+    finally:
+        store.delete_video(video_id)
+
+
+# --- uploads ---------------------------------------------------------------------------------
+
+
+def test_upload_lands_whole_under_a_safe_unique_name(client: TestClient, env: dict) -> None:
+    body = os.urandom(300_000)
+    first = client.post("/api/uploads", files={"file": ("../../My Clip.mp4", body, "video/mp4")})
+    assert first.status_code == 201, first.text
+    assert first.json()["file_name"] == "My Clip.mp4"
+    assert (_uploads(env) / "My Clip.mp4").read_bytes() == body
+    second = client.post("/api/uploads", files={"file": ("My Clip.mp4", b"other", "video/mp4")})
+    assert second.json()["file_name"] == "My Clip (1).mp4"
+    hidden = client.post("/api/uploads", files={"file": (".sneaky;rm -rf.MOV", b"x", "video/mp4")})
+    assert hidden.json()["file_name"] == "sneaky_rm -rf.mov"
+    profiled = client.post(
+        "/api/uploads",
+        data={"profile": "fast_audio_only"},
+        files={"file": ("voice.wav", b"RIFF", "audio/wav")},
+    )
+    assert profiled.json()["path"] == "uploads/fast_audio_only/voice.wav"
+    assert not [p for p in _uploads(env).rglob(".*")], "no temporary file is left behind"
+    waiting = {w["file_name"] for w in client.get("/api/videos").json()["waiting"]}
+    assert {"My Clip.mp4", "My Clip (1).mp4", "voice.wav"} <= waiting
+
+
+@pytest.mark.parametrize(
+    ("upload", "status", "message"),
+    [
+        ({"files": {"file": ("notes.txt", b"hello", "text/plain")}}, 415, "not a video or audio"),
+        ({"files": {"file": ("noext", b"hello", "video/mp4")}}, 415, "extension 'none'"),
+        ({"files": {"file": ("empty.mp4", b"", "video/mp4")}}, 400, "empty"),
+        (
+            {"data": {"other": "x"}, "files": {"nofile": ("a.mp4", b"1", "video/mp4")}},
+            400,
+            "no file",
+        ),
+        (
+            {"data": {"profile": "ultra"}, "files": {"file": ("a.mp4", b"1", "video/mp4")}},
+            400,
+            "unknown profile",
+        ),
+    ],
+)
+def test_upload_refusals_leave_nothing(client, env, upload, status, message) -> None:
+    before = sorted(_uploads(env).rglob("*")) if _uploads(env).exists() else []
+    answer = client.post("/api/uploads", **upload)
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"]
+    after = sorted(_uploads(env).rglob("*")) if _uploads(env).exists() else []
+    assert after == before
+
+
+def test_upload_over_the_limit_is_413_and_leaves_nothing(env: dict, tmp_path: Path) -> None:
+    home = VidmineHome(tmp_path)
+    small = TestClient(
+        create_app(env["store"], LocalEmbedder(), WebSettings(home=home, max_upload_bytes=100_000))
+    )
+    answer = small.post("/api/uploads", files={"file": ("big.mp4", b"0" * 400_000, "video/mp4")})
+    assert answer.status_code == 413
+    assert "VIDMINE_MAX_UPLOAD_MB" in answer.json()["error"]
+    assert not list(tmp_path.rglob("*.mp4")) and not list(tmp_path.rglob(".upload-*"))
+
+
+def test_upload_over_the_limit_without_content_length_is_413(env: dict, tmp_path: Path) -> None:
+    # A chunked body has no Content-Length: the limit is checked as the bytes arrive.
+    small = TestClient(
+        create_app(
+            env["store"],
+            LocalEmbedder(),
+            WebSettings(home=VidmineHome(tmp_path), max_upload_bytes=1000),
+        )
+    )
+    boundary = "vidmineboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n'
+        "Content-Type: video/mp4\r\n\r\n"
+    ).encode()
+
+    def chunks():
+        yield head
+        for _ in range(10):
+            yield b"0" * 500
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    answer = small.post(
+        "/api/uploads",
+        content=chunks(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert answer.status_code == 413
+    assert not list(tmp_path.rglob("*.mp4")) and not list(tmp_path.rglob(".upload-*"))
+
+
+# --- operations ------------------------------------------------------------------------------
+
+
+def test_healthz_200_with_the_database_and_503_without(client: TestClient, tmp_path) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "database": "reachable"}
+    unreachable = Store("postgresql://vidmine@127.0.0.1:1/vidmine")
+    down = TestClient(
+        create_app(unreachable, LocalEmbedder(), WebSettings(home=VidmineHome(tmp_path)))
+    )
+    answer = down.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json()["status"] == "unavailable"
+    assert "database unreachable" in answer.json()["error"]
+
+
+def test_stats_reports_videos_runs_and_provider_calls(env: dict, client: TestClient) -> None:
+    stats = client.get("/stats").json()
+    assert stats["videos"]["by_status"]["ready"] >= 1
+    assert stats["runs"]["available"] is False and stats["runs"]["reason"]
+    assert stats["provider_calls"]["total"]["calls"] >= 1
+    now = datetime.now(UTC)
+
+    def active_runs():
+        return [
+            ActiveRun("r1", "process_video", "QUEUED", "a-1", now - timedelta(seconds=30)),
+            ActiveRun("r2", "process_video", "STARTED", "b-2", now - timedelta(seconds=90)),
+        ]
+
+    app = create_app(
+        env["store"],
+        LocalEmbedder(),
+        WebSettings(home=VidmineHome(Path(env["home"]))),
+        active_runs=active_runs,
+    )
+    runs = TestClient(app).get("/stats").json()["runs"]
+    assert runs["available"] is True
+    assert [r["run_id"] for r in runs["queued"]] == ["r1"]
+    assert runs["in_progress"][0]["partition"] == "b-2"
+    assert 89 <= runs["in_progress"][0]["age_s"] < 120
+
+
+def test_token_is_required_when_configured(env: dict) -> None:
+    guarded = TestClient(web_app(env, token="s3cret"), follow_redirects=False)
+    refused = guarded.get("/api/videos")
+    assert refused.status_code == 401 and "access token" in refused.json()["error"]
+    assert guarded.get("/api/videos", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert guarded.get("/api/videos", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert guarded.get("/healthz").status_code == 200  # monitors need no token
+    visit = guarded.get("/library?token=s3cret")
+    assert visit.status_code == 303 and visit.headers["location"] == "/library"
+    assert "vidmine_token=s3cret" in visit.headers["set-cookie"]
+    assert "httponly" in visit.headers["set-cookie"].lower()
+    assert guarded.get("/library", cookies={"vidmine_token": "s3cret"}).status_code == 200
+
+
+def test_errors_are_json_without_tracebacks(env: dict, tmp_path) -> None:
+    class BrokenEmbedder:
+        model = "all-MiniLM-L6-v2"
+        dimensions = 384
+
+        def embed(self, texts):
+            raise RuntimeError("secret internals /etc/vidmine")
+
+    app = create_app(env["store"], BrokenEmbedder(), WebSettings(home=VidmineHome(tmp_path)))
+    broken = TestClient(app, raise_server_exceptions=False)
+    answer = broken.get("/api/search", params={"q": "anything"})
+    assert answer.status_code == 500
+    assert answer.json()["error"].startswith("internal error (RuntimeError)")
+    assert "Traceback" not in answer.text and "/etc/vidmine" not in answer.text
+    missing = broken.get("/no/such/page")
+    assert missing.status_code == 404 and missing.json()["error"] == "no such page: /no/such/page"
+    assert broken.post("/api/videos").status_code == 405
+
+
+def test_openapi_documents_the_api(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert {"/api/search", "/api/videos", "/api/videos/{video_id}", "/api/uploads"} <= set(
+        schema["paths"]
+    )
+    assert {"/healthz", "/stats"} <= set(schema["paths"])
+    params = {p["name"] for p in schema["paths"]["/api/search"]["get"]["parameters"]}
+    assert params == {"q", "video", "kind", "limit"}
+
+
+def test_serve_refuses_a_public_address_without_a_token(monkeypatch) -> None:
+    from pipeline_defs.cli import app
+
+    monkeypatch.delenv("VIDMINE_SERVE_TOKEN", raising=False)
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert re.search(r"set VIDMINE_SERVE_TOKEN", result.output)

@@ -1,0 +1,138 @@
+"""Which file on disk a media URL means, decided from ids in the database only.
+
+No part of a request path ever becomes part of a file path: a URL names a video id and
+an index, the database says where that video's file is, and the resolved path (after
+following symlinks) must lie under ``VIDMINE_HOME/media``, or be the video's registered
+source file for videos that have no normalized copy. Anything else is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidmine.db.store import Store, VideoRecord
+from vidmine.media.normalize import NORMALIZED_VIDEO_NAME
+from vidmine.models import Keyframe
+from vidmine.settings import MEDIA_EXTENSIONS, VidmineHome
+
+# Video ids are partition keys: slug plus hash (see vidmine.uploads.video_key). Anything
+# else in a URL is refused before it reaches the database.
+VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+
+
+class MediaRefused(Exception):
+    """A media request that must not be served; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    path: Path
+    media_type: str
+
+
+def checked_video(store: Store, video_id: str) -> VideoRecord:
+    """The video with this id, or MediaRefused(404) for an unknown or malformed id."""
+    if not VIDEO_ID_PATTERN.match(video_id) or ".." in video_id:
+        raise MediaRefused(404, f"no video {video_id!r}; GET /api/videos lists the ids")
+    video = store.get_video(video_id)
+    if video is None:
+        raise MediaRefused(404, f"no video {video_id!r}; GET /api/videos lists the ids")
+    return video
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def confined(path: Path, home: VidmineHome) -> Path:
+    """``path`` resolved, if it is a regular file under the media folder; else MediaRefused."""
+    resolved = path.resolve()
+    if not _inside(resolved, home.media.resolve()):
+        raise MediaRefused(403, "refused: the file lies outside VIDMINE_HOME/media")
+    if not resolved.is_file():
+        raise MediaRefused(404, f"the file for this media ({path.name}) is missing on disk")
+    return resolved
+
+
+def playable_video(store: Store, home: VidmineHome, video_id: str) -> MediaFile:
+    """The normalized video, or the registered source file when there is none."""
+    video = checked_video(store, video_id)
+    normalized = home.video_dir(video.video_id) / NORMALIZED_VIDEO_NAME
+    if normalized.exists() or normalized.is_symlink():
+        return MediaFile(confined(normalized, home), "video/mp4")
+    source = Path(video.source_path)
+    resolved = source.resolve()
+    # The source may live anywhere (vidmine ingest takes any path); it is served only as
+    # exactly the file registered for this video, and only if it is a media file.
+    if resolved.suffix.lower() not in MEDIA_EXTENSIONS or not resolved.is_file():
+        raise MediaRefused(
+            404, f"{video.file_name}: no normalized video yet and the source file is not available"
+        )
+    if source.is_symlink() and not _inside(resolved, home.root.resolve()):
+        raise MediaRefused(403, "refused: the source file is a symlink out of VIDMINE_HOME")
+    return MediaFile(resolved, _media_type(resolved))
+
+
+def _media_type(path: Path) -> str:
+    return {
+        ".mp4": "video/mp4",
+        ".m4v": "video/mp4",
+        ".mov": "video/quicktime",
+        ".webm": "video/webm",
+        ".mkv": "video/x-matroska",
+        ".mp3": "audio/mpeg",
+        ".m4a": "audio/mp4",
+        ".wav": "audio/wav",
+        ".ogg": "audio/ogg",
+        ".opus": "audio/ogg",
+        ".flac": "audio/flac",
+    }.get(path.suffix.lower(), "application/octet-stream")
+
+
+def nearest_keyframe(
+    keyframes: list[Keyframe], at_s: float, until_s: float | None = None
+) -> Keyframe | None:
+    """The keyframe that shows the moment ``at_s``: the first one inside
+    [``at_s``, ``until_s``] when the moment is a range, else the closest in time."""
+    if not keyframes:
+        return None
+    ordered = sorted(keyframes, key=lambda k: k.timestamp_s)
+    if until_s is not None:
+        # A hit that starts just before a cut is about what follows it: a frame from
+        # inside its range beats a closer one from the previous scene.
+        inside = [k for k in ordered if at_s <= k.timestamp_s <= until_s]
+        if inside:
+            return inside[0]
+    times = [k.timestamp_s for k in ordered]
+    i = bisect_left(times, at_s)
+    candidates = ordered[max(0, i - 1) : i + 1]
+    return min(candidates, key=lambda k: abs(k.timestamp_s - at_s))
+
+
+def keyframe_image(
+    store: Store,
+    home: VidmineHome,
+    video_id: str,
+    *,
+    index: int | None,
+    at_s: float | None,
+    until_s: float | None = None,
+) -> MediaFile:
+    """A keyframe JPEG by index, or the one showing the moment ``at_s`` (to ``until_s``)."""
+    video = checked_video(store, video_id)
+    keyframes = store.load_keyframes(video.video_id)
+    if index is not None:
+        chosen = next((k for k in keyframes if k.index == index), None)
+    else:
+        chosen = nearest_keyframe(keyframes, at_s or 0.0, until_s)
+    if chosen is None:
+        raise MediaRefused(404, f"{video.file_name} has no keyframe here (yet)")
+    return MediaFile(confined(chosen.path, home), "image/jpeg")

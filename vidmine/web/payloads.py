@@ -1,0 +1,167 @@
+"""The JSON shapes of the HTTP API, built from Store records.
+
+Stable like the CLI's JSON: keys are only ever added. Hits are the hits of
+``vidmine search --json`` plus URLs; no absolute server path is ever included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from vidmine.db.store import RejectionRecord, StageState, Store, VideoRecord
+from vidmine.models import SearchHit
+
+KIND_LABELS = {"segment": "speech", "ocr": "on-screen text", "caption": "caption"}
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def video_url(video_id: str, at_s: float | None = None) -> str:
+    url = f"/media/{quote(video_id, safe='')}/video"
+    return url if at_s is None else f"{url}#t={_seconds(at_s)}"
+
+
+def thumbnail_url(video_id: str, at_s: float = 0.0, until_s: float | None = None) -> str:
+    url = f"/media/{quote(video_id, safe='')}/thumbnail?t={_seconds(at_s)}"
+    return url if until_s is None else f"{url}&end={_seconds(until_s)}"
+
+
+def keyframe_url(video_id: str, index: int) -> str:
+    return f"/media/{quote(video_id, safe='')}/keyframes/{index}"
+
+
+def page_url(video_id: str, at_s: float | None = None) -> str:
+    url = f"/videos/{quote(video_id, safe='')}"
+    return url if at_s is None else f"{url}?{urlencode({'t': _seconds(at_s)})}"
+
+
+def hit_payload(hit: SearchHit) -> dict[str, Any]:
+    return {
+        **dataclasses.asdict(hit),
+        "video_url": video_url(hit.video_id, hit.start_s),
+        "thumbnail_url": thumbnail_url(hit.video_id, hit.start_s, hit.end_s),
+        "page_url": page_url(hit.video_id, hit.start_s),
+    }
+
+
+def failed_stage(states: dict[str, StageState]) -> dict[str, Any] | None:
+    """The first stage that failed, with its error, or None."""
+    for state in states.values():
+        if state.status == "failed":
+            return {"stage": state.stage, "error": state.error}
+    return None
+
+
+def video_summary(video: VideoRecord, states: dict[str, StageState]) -> dict[str, Any]:
+    return {
+        "video_id": video.video_id,
+        "file_name": video.file_name,
+        "profile": video.profile,
+        "status": video.status,
+        "error": video.error,
+        "failed_stage": failed_stage(states),
+        "duration_s": video.duration_s,
+        "created_at": video.created_at,
+        "updated_at": video.updated_at,
+        "stages": {name: state.status for name, state in states.items()},
+        "page_url": page_url(video.video_id),
+        "video_url": video_url(video.video_id),
+        "thumbnail_url": thumbnail_url(video.video_id),
+    }
+
+
+def rejection_payload(rejection: RejectionRecord) -> dict[str, Any]:
+    # The file name only: the server's folders are none of the client's business.
+    return {
+        "file_name": rejection.path.replace("\\", "/").rsplit("/", 1)[-1],
+        "reason": rejection.reason,
+        "size_bytes": rejection.size_bytes,
+        "rejected_at": rejection.rejected_at,
+    }
+
+
+def video_detail(store: Store, video: VideoRecord) -> dict[str, Any]:
+    """Everything vidmine knows about one video."""
+    vid = video.video_id
+    states = store.stage_states(vid)
+    keyframes = store.load_keyframes(vid)
+    first_keyframe_of_scene: dict[int, int] = {}
+    for keyframe in keyframes:
+        first_keyframe_of_scene.setdefault(keyframe.scene_index, keyframe.index)
+    summary = video_summary(video, states)
+    summary.update(
+        {
+            "size_bytes": video.size_bytes,
+            "sha256": video.sha256,
+            "width": video.width,
+            "height": video.height,
+            "fps": video.fps,
+            "rotation": video.rotation,
+            "has_video": video.has_video,
+            "has_audio": video.has_audio,
+            "video_codec": video.video_codec,
+            "audio_codec": video.audio_codec,
+        }
+    )
+    return {
+        "video": summary,
+        "stages": [
+            {
+                "stage": s.stage,
+                "status": s.status,
+                "started_at": s.started_at,
+                "finished_at": s.finished_at,
+                "seconds": s.seconds,
+                "error": s.error,
+                "metadata": s.metadata,
+            }
+            for s in states.values()
+        ],
+        "transcript": [dataclasses.asdict(s) for s in store.load_transcript(vid)],
+        "scenes": [
+            {
+                **dataclasses.asdict(scene),
+                "thumbnail_url": keyframe_url(vid, first_keyframe_of_scene[scene.index])
+                if scene.index in first_keyframe_of_scene
+                else thumbnail_url(vid, scene.start_s),
+            }
+            for scene in store.load_scenes(vid)
+        ],
+        "keyframes": [
+            {
+                "index": k.index,
+                "scene_index": k.scene_index,
+                "timestamp_s": k.timestamp_s,
+                "width": k.width,
+                "height": k.height,
+                "url": keyframe_url(vid, k.index),
+            }
+            for k in keyframes
+        ],
+        "ocr_texts": [
+            {
+                "index": t.index,
+                "start_s": t.start_s,
+                "end_s": t.end_s,
+                "text": t.text,
+                "confidence": t.confidence,
+            }
+            for t in store.load_ocr_texts(vid)
+        ],
+        "captions": [dataclasses.asdict(c) for c in store.load_captions(vid)],
+        "content": {
+            c.content_type: {
+                "body": c.body,
+                "markdown": c.markdown,
+                "extractive": c.extractive,
+                "provider": c.provider,
+                "model": c.model,
+            }
+            for c in store.load_content(vid)
+        },
+        "provider_calls": store.provider_call_summary(vid),
+    }

@@ -1,0 +1,113 @@
+// vidmine serve: a little plain JavaScript, no build step.
+// Video page: seek to ?t= and play, clickable timestamps, transcript that follows playback.
+// Library page: upload by file picker or drag-and-drop, with progress.
+"use strict";
+
+(function videoPage() {
+  const player = document.getElementById("player");
+  if (!player) return;
+
+  function play() {
+    const attempt = player.play();
+    if (attempt === undefined) return;
+    attempt.catch(() => {
+      // Browsers may refuse sound before the user interacts with the page: play muted.
+      player.muted = true;
+      document.getElementById("autoplay-note").hidden = false;
+      player.play().catch(() => {});
+    });
+  }
+
+  function seek(seconds) {
+    if (player.readyState >= 1) {
+      player.currentTime = seconds;
+      play();
+    } else {
+      player.addEventListener("loadedmetadata", () => { player.currentTime = seconds; play(); }, { once: true });
+    }
+  }
+
+  const start = parseFloat(player.dataset.start || "0");
+  if (new URLSearchParams(location.search).has("t")) seek(start);
+
+  document.querySelectorAll("[data-seek]").forEach((link) => {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      const seconds = parseFloat(link.dataset.seek);
+      history.replaceState(null, "", "?t=" + seconds);
+      seek(seconds);
+    });
+  });
+
+  const segments = Array.from(document.querySelectorAll("#transcript li[data-start]"));
+  const follow = document.getElementById("follow");
+  let active = null;
+  player.addEventListener("timeupdate", () => {
+    const now = player.currentTime;
+    const current = segments.find((li) => now >= parseFloat(li.dataset.start) && now < parseFloat(li.dataset.end)) || null;
+    if (current === active) return;
+    if (active) active.classList.remove("active");
+    if (current) {
+      current.classList.add("active");
+      if (follow && follow.checked) current.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    }
+    active = current;
+  });
+})();
+
+(function uploadForm() {
+  const form = document.getElementById("upload-form");
+  if (!form) return;
+  const input = document.getElementById("file-input");
+  const zone = document.getElementById("dropzone");
+  const bar = document.getElementById("upload-progress");
+  const status = document.getElementById("upload-status");
+  const profile = document.getElementById("profile");
+
+  function upload(file) {
+    const data = new FormData();
+    if (profile && profile.value) data.append("profile", profile.value);
+    data.append("file", file);
+    const request = new XMLHttpRequest();
+    request.open("POST", "/api/uploads");
+    bar.hidden = false;
+    bar.value = 0;
+    status.textContent = "Uploading " + file.name + "…";
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) {
+        bar.value = Math.round((100 * event.loaded) / event.total);
+        status.textContent = "Uploading " + file.name + ": " + bar.value + " %";
+      }
+    });
+    request.addEventListener("load", () => {
+      let answer = {};
+      try { answer = JSON.parse(request.responseText); } catch (err) { answer = {}; }
+      if (request.status === 201) {
+        bar.value = 100;
+        status.textContent = "Uploaded " + answer.file_name + ": the pipeline will pick it up shortly.";
+        setTimeout(() => location.reload(), 800);
+      } else {
+        bar.hidden = true;
+        status.textContent = "Upload refused: " + (answer.error || request.statusText);
+      }
+    });
+    request.addEventListener("error", () => {
+      bar.hidden = true;
+      status.textContent = "Upload failed: the connection was lost.";
+    });
+    request.send(data);
+  }
+
+  input.addEventListener("change", () => { if (input.files.length) upload(input.files[0]); });
+  ["dragenter", "dragover"].forEach((name) => zone.addEventListener(name, (event) => {
+    event.preventDefault();
+    zone.classList.add("dragging");
+  }));
+  ["dragleave", "drop"].forEach((name) => zone.addEventListener(name, (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+  }));
+  zone.addEventListener("drop", (event) => {
+    if (event.dataTransfer.files.length) upload(event.dataTransfer.files[0]);
+  });
+})();
