@@ -1,0 +1,239 @@
+"""Files dropped into ``uploads/`` with the daemon running, against ``vidmine ingest`` of the
+same files in one process.
+
+    .venv/bin/python bench/daemon_vs_ingest.py [--clips 10] [--baseline-repo ../before]
+
+Both paths start from a fresh VIDMINE_HOME whose embedded PostgreSQL runs already. The
+ingest path times ``vidmine ingest --json CLIP...`` (one process, one video after the
+other). The daemon path starts ``dagster-daemon run`` on the instance ``vidmine limits
+apply`` generates (as ``make dev`` does), waits for its sensor to tick, moves every clip
+into ``uploads/`` at once and times until all are ``ready``. Per run it reports the
+orchestration overhead: the run's wall time (launch to end, from Dagster) minus the
+seconds inside its steps. ``--baseline-repo`` times another checkout the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+_CLIP_WORDS = (
+    "The quarterly numbers came in above the plan this time.",
+    "Our new warehouse opens in the north of the city next spring.",
+    "Remember to water the tomatoes every morning before work.",
+    "The penguins migrate across the ice in the middle of winter.",
+    "Please send the signed contract back by Friday afternoon.",
+    "The museum will show paintings from the early twentieth century.",
+    "Traffic on the bridge is slow because of the repairs.",
+    "The recipe needs two eggs, flour, sugar and a little salt.",
+    "Our team won the regional tournament after extra time.",
+    "The library extends its opening hours during the exams.",
+)
+_COLOURS = ("navy", "darkgreen", "maroon", "black", "teal", "purple", "olive", "gray")
+
+
+def make_clips(folder: Path, count: int) -> list[Path]:
+    """``count`` clips of about 8 seconds: two scenes, captions and spoken sentences."""
+    from vidmine.samples import SampleScene, make_sample_video
+
+    clips = []
+    for i in range(count):
+        first, second = _CLIP_WORDS[i % len(_CLIP_WORDS)], _CLIP_WORDS[(i + 3) % len(_CLIP_WORDS)]
+        clips.append(
+            make_sample_video(
+                folder / f"clip {i:02d}.mp4",
+                (
+                    SampleScene(_COLOURS[i % len(_COLOURS)], f"PART {i} ONE", first, 4.0),
+                    SampleScene(_COLOURS[(i + 1) % len(_COLOURS)], f"PART {i} TWO", second, 4.0),
+                ),
+            )
+        )
+    return clips
+
+
+def _env(repo: Path, home: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "VIDMINE_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(repo),
+    }
+    for name in ("DATABASE_URL", "VIDMINE_CONFIG", "VIDMINE_SENSOR_INTERVAL_S"):
+        env.pop(name, None)
+    return env
+
+
+def _query(env: dict, code: str, *args: str) -> object:
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+_VIDEO_STATES = """
+import json
+from resources.database import open_store
+store = open_store()
+print(json.dumps({v.video_id: v.status for v in store.list_videos()}))
+"""
+
+_RUN_TIMES = """
+import json
+import dagster as dg
+from dagster._core.events import DagsterEventType as T
+instance = dg.DagsterInstance.get()
+runs = []
+for record in instance.get_run_records():
+    run = record.dagster_run
+    begun, in_steps, launched = {}, 0.0, record.start_time
+    for entry in instance.all_logs(
+        run.run_id, of_type={T.RUN_STARTING, T.STEP_START, T.STEP_SUCCESS, T.STEP_FAILURE}
+    ):
+        key = entry.step_key
+        if entry.dagster_event.event_type == T.RUN_STARTING:
+            launched = entry.timestamp  # the worker process starts after this
+        elif entry.dagster_event.event_type == T.STEP_START:
+            begun[key] = entry.timestamp
+        elif key in begun:
+            in_steps += entry.timestamp - begun.pop(key)
+    runs.append({
+        "status": run.status.value,
+        "start": launched,
+        "end": record.end_time,
+        "in_steps": in_steps,
+    })
+print(json.dumps(runs))
+"""
+
+
+def _fresh_home(repo: Path) -> tuple[Path, dict[str, str]]:
+    home = Path(tempfile.mkdtemp(prefix="vidmine-daemon-bench-"))
+    env = _env(repo, home)
+    # As `make dev` does: the generated dagster.yaml and pool limits; then the database.
+    subprocess.run(
+        [str(BIN / "vidmine"), "limits", "apply"], env=env, check=True, capture_output=True
+    )
+    subprocess.run([str(BIN / "vidmine"), "status"], env=env, check=True, capture_output=True)
+    return home, env
+
+
+def _cleanup(home: Path, env: dict[str, str]) -> None:
+    code = (
+        "import sys; from pathlib import Path; from vidmine.settings import VidmineHome;"
+        "from vidmine.db.connection import stop_embedded; "
+        "stop_embedded(VidmineHome(Path(sys.argv[1])))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(home)], env=env, capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def time_ingest(repo: Path, clips: list[Path]) -> float:
+    home, env = _fresh_home(repo)
+    try:
+        started = time.perf_counter()
+        out = subprocess.run(
+            [str(BIN / "vidmine"), "ingest", "--json", *map(str, clips)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - started
+        statuses = [v["status"] for v in json.loads(out.stdout)["videos"]]
+        if statuses.count("ready") != len(clips):
+            raise SystemExit(
+                f"ingest did not make every clip ready: {statuses}\n{out.stderr[-2000:]}"
+            )
+        return wall
+    finally:
+        _cleanup(home, env)
+
+
+def time_daemon(repo: Path, clips: list[Path], timeout_s: float) -> tuple[float, list[float]]:
+    home, env = _fresh_home(repo)
+    workspace = home / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - python_module:\n      module_name: pipeline_defs.definitions\n"
+        f"      location_name: vidmine\n      working_directory: {repo}\n"
+    )
+    log = home / "daemon.log"
+    daemon = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)],
+        env=env,
+        cwd=home,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while "upload_folder_sensor" not in log.read_text(errors="replace"):
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the daemon did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        staging = home / "uploads" / ".staging"
+        staging.mkdir(parents=True)
+        for clip in clips:
+            shutil.copy2(clip, staging / clip.name)
+        started = time.perf_counter()
+        for clip in clips:  # renames: every file appears whole, all at once
+            (staging / clip.name).rename(home / "uploads" / clip.name)
+        while True:
+            states = _query(env, _VIDEO_STATES)
+            if sum(1 for s in states.values() if s == "ready") == len(clips):
+                break
+            if time.perf_counter() - started > timeout_s:
+                raise SystemExit(f"not all ready after {timeout_s:g} s: {states}")
+            time.sleep(0.5)
+        wall = time.perf_counter() - started
+        overheads = [
+            run["end"] - run["start"] - run["in_steps"]
+            for run in _query(env, _RUN_TIMES)
+            if run["start"] and run["end"] and run["status"] == "SUCCESS"
+        ]
+        return wall, overheads
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+        _cleanup(home, env)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=10)
+    parser.add_argument("--baseline-repo", type=Path)
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    clips = make_clips(Path(tempfile.mkdtemp(prefix="vidmine-clips-")), args.clips)
+    versions = {"this": REPO}
+    if args.baseline_repo:
+        versions = {"baseline": args.baseline_repo.resolve(), **versions}
+    print(f"{args.clips} clips of ~8 s (1280x720, speech, two scenes)")
+    print(f"{'':<12}{'ingest s':>10}{'daemon s':>10}{'ratio':>8}{'overhead/run s (median)':>26}")
+    for name, repo in versions.items():
+        ingest_s = time_ingest(repo, clips)
+        daemon_s, overheads = time_daemon(repo, clips, args.timeout)
+        overhead = statistics.median(overheads) if overheads else float("nan")
+        print(
+            f"{name:<12}{ingest_s:>10.1f}{daemon_s:>10.1f}{daemon_s / ingest_s:>8.2f}"
+            f"{overhead:>26.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
