@@ -177,7 +177,7 @@ def main() -> int:
             f"indexed {args.videos} videos x {args.items} items "
             f"in {time.perf_counter() - started:.1f} s"
         )
-        # As `vidmine serve` runs it: pooled connections, one torch thread per query.
+        # As `vidmine serve` runs it: pooled connections, one thread per query embedding.
         served_store = PooledStore(url)
         tune_for_serving()
         app = create_app(served_store, embedder, WebSettings(home=home))

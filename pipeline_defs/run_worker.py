@@ -2,7 +2,7 @@
 
 Started by the launcher as ``python -m pipeline_defs.run_worker``, it imports Dagster,
 vidmine's definitions and the libraries the stages use (the local models' runtimes
-among them: importing sentence-transformers alone takes over ten seconds), then waits
+among them), then waits
 for run ids on stdin. For each it forks a child that executes that run, exactly as
 ``dagster api execute_run`` would, and answers with the child's pid on stdout. A fresh
 run therefore starts in milliseconds instead of re-importing everything.
@@ -32,8 +32,10 @@ PRELOADED_MODULES = (
     "vidmine.media.ocr",
     "vidmine.media.visual",
     "vidmine.providers.openai_compat",
+    "vidmine.providers.minilm",
     "faster_whisper",
-    "sentence_transformers",
+    "ctranslate2",
+    "tokenizers",
     "psycopg",
 )
 READY = "ready"

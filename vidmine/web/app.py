@@ -9,6 +9,7 @@ traceback goes to the server log, never to the client.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 from vidmine.db.connection import connect
 from vidmine.db.store import SEARCH_KINDS, Store
 from vidmine.providers.base import CallRecord
+from vidmine.providers.minilm import EMBED_THREADS_ENV
 from vidmine.search import search
 from vidmine.settings import VidmineHome
 from vidmine.transcript import clock
@@ -134,16 +136,13 @@ def highlight(snippet: str) -> Markup:
 
 
 def tune_for_serving() -> None:
-    """Let torch use one thread per query embedding. A query is a few words: splitting it
-    over cores gains nothing and, on a machine that is busy (the pipeline runs beside the
-    server), makes every search wait for the others (measured: 24 ms median with one
-    thread against 66 ms with two on a loaded 2-core machine). Concurrent requests still
-    use the cores, one each."""
-    try:
-        import torch
-    except ImportError:  # a remote embedder: nothing to tune
-        return
-    torch.set_num_threads(1)
+    """Let the local embedder use one thread per query embedding (unless
+    ``VIDMINE_EMBED_THREADS`` says otherwise). A query is a few words: splitting it over
+    cores gains nothing and, on a machine that is busy (the pipeline runs beside the
+    server), makes every search wait for the others (measured with torch: 24 ms median
+    with one thread against 66 ms with two on a loaded 2-core machine). Concurrent
+    requests still use the cores, one each. Call it before the embedder loads."""
+    os.environ.setdefault(EMBED_THREADS_ENV, "1")
 
 
 def _templates() -> jinja2.Environment:
