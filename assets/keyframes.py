@@ -1,5 +1,6 @@
 """``keyframes``: representative frames per scene, deduplicated by perceptual hash."""
 
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -7,12 +8,13 @@ import dagster as dg
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from pipeline_defs.partitions import video_partitions
 from resources import AIProviders, MediaLibrary, VidmineDatabase
-from vidmine.media.keyframes import extract_keyframes
+from vidmine.media.keyframes import CANDIDATE_FPS, CANDIDATES_DIR, extract_keyframes
+from vidmine.media.sampling import read_manifest
 
 
 @dg.asset(
     partitions_def=video_partitions,
-    deps=["scenes", "normalized_video"],
+    deps=["scenes"],
     group_name=GROUP_PIPELINE,
     kinds={"ffmpeg", "image", "postgres"},
     owners=OWNERS,
@@ -23,9 +25,9 @@ def keyframes(
     media: MediaLibrary,
     providers: AIProviders,
 ) -> dg.MaterializeResult:
-    """JPEG keyframes with their timestamps (the PTS of the frame written, in the
-    normalized video) and pHashes; long scenes get more frames under profiles that ask
-    for them."""
+    """JPEG keyframes with their timestamps (the PTS of the frame written) and pHashes;
+    long scenes get more frames under profiles that ask for them. They are picked from
+    the frames the decode pass sampled, two a second."""
     with stage_work(context, "keyframes", database, media, providers) as work:
         reason = work.visual_skip_reason()
         params = {
@@ -33,22 +35,26 @@ def keyframes(
             "per_scene": work.profile.keyframes_per_scene,
             "long_scene_s": work.profile.long_scene_s,
         }
+        candidates_dir = work.video_dir / CANDIDATES_DIR
         if work.unchanged(params, upstream=["scenes"]):
+            shutil.rmtree(candidates_dir, ignore_errors=True)
             return work.cached_result()
         if reason:
             work.store.replace_keyframes(work.video_id, [])
             return work.skip(reason)
         scene_rows = work.store.load_scenes(work.video_id)
-        # The normalized video is upright, square-pixelled, at most 720p like the
-        # keyframes, and has a key frame every 2 s: seeking in it is cheap.
-        normalized = work.normalized_video_path
+        # Frames the decode pass sampled; a scene none fell into (or a run of this stage
+        # alone) is taken from the source.
+        candidates = read_manifest(candidates_dir, CANDIDATE_FPS)
         frames = extract_keyframes(
-            normalized if normalized.is_file() else Path(work.video.source_path),
+            Path(work.video.source_path),
             scene_rows,
             work.video_dir / "keyframes",
             per_scene=work.profile.keyframes_per_scene,
             long_scene_s=work.profile.long_scene_s,
+            candidates=candidates,
         )
+        shutil.rmtree(candidates_dir, ignore_errors=True)  # the ones not picked
         work.store.replace_keyframes(work.video_id, frames)
         work.summary = {"keyframes": len(frames), "scenes": len(scene_rows)}
         return dg.MaterializeResult(

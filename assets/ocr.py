@@ -7,13 +7,14 @@ import dagster as dg
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from pipeline_defs.partitions import video_partitions
 from resources import AIProviders, MediaLibrary, VidmineDatabase
-from vidmine.media.ocr import ocr_samples, read_sample_manifest, sample_frames
+from vidmine.media.ocr import SAMPLES_DIR, ocr_samples, sample_frames
+from vidmine.media.sampling import read_manifest
 from vidmine.transcript import clock
 
 
 @dg.asset(
     partitions_def=video_partitions,
-    deps=["normalized_video", "scenes"],
+    deps=["scenes"],
     group_name=GROUP_PIPELINE,
     kinds={"tesseract", "postgres"},
     owners=OWNERS,
@@ -32,14 +33,17 @@ def ocr_text(
         if reason is None and work.profile.ocr_fps <= 0:
             reason = f"profile {work.profile_name} samples no frames for OCR"
         params = {"visual": reason is None, "fps": work.profile.ocr_fps}
-        if work.unchanged(params, upstream=["normalize"]):
+        frames_dir = work.video_dir / SAMPLES_DIR
+        # A decode pass since the last reading replaced the frames the rows point at.
+        shown = [t.frame_path for t in work.store.load_ocr_texts(work.video_id) if t.frame_path]
+        if work.unchanged(params, upstream=["source_video"], files=shown):
+            read_manifest(frames_dir, work.profile.ocr_fps)  # fresh samples not needed
             return work.cached_result()
         if reason:
             work.store.replace_ocr_texts(work.video_id, [])
             return work.skip(reason)
         fps = work.profile.ocr_fps
-        frames_dir = work.video_dir / "ocr_frames"
-        samples = read_sample_manifest(frames_dir, fps)
+        samples = read_manifest(frames_dir, fps)
         sampled_here = samples is None
         if samples is None:
             samples = sample_frames(Path(work.video.source_path), fps, frames_dir)

@@ -7,6 +7,7 @@ import dagster as dg
 from assets import (
     captions,
     content,
+    decode,
     embeddings,
     keyframes,
     normalize,
@@ -22,6 +23,7 @@ from vidmine.config import load_config
 
 ASSET_MODULES = [
     source,
+    decode,
     normalize,
     transcript,
     keyframes,

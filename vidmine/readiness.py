@@ -6,11 +6,12 @@ from collections.abc import Mapping
 
 from vidmine.config import ProfileConfig
 
-AUDIO_STAGES = ("source_video", "normalize", "transcript", "embeddings")
+# The 720p playback copy ("normalize") is made after the video is ready: not required.
+AUDIO_STAGES = ("source_video", "decode", "transcript", "embeddings")
 VISUAL_STAGES = ("scenes", "keyframes", "ocr_text", "frame_captions")
 PIPELINE_STAGES = (
     "source_video",
-    "normalize",
+    "decode",
     "transcript",
     "scenes",
     "keyframes",

@@ -1,14 +1,20 @@
 """One decode of the source feeds every stage that reads its pictures and sound.
 
-Decoding is the floor of what processing a video costs, so it is done once: a single
-ffmpeg process decodes the source and splits the decoded frames into
+Decoding is the floor of what processing a video costs, so it is done once for the
+analysis: a single ffmpeg process decodes the source and splits the decoded frames into
 
-- the normalized video (720p H.264, see :mod:`vidmine.media.normalize`), or a remux when
-  the source already conforms;
 - small frames piped to PySceneDetect's AdaptiveDetector (scene detection);
-- the OCR samples, one frame per ``1/ocr_fps`` seconds at up to 1080 lines, written as
-  JPEG with their exact presentation times (see :mod:`vidmine.media.ocr`);
+- the OCR samples, one frame per ``1/ocr_fps`` seconds at up to 1080 lines (see
+  :mod:`vidmine.media.ocr`);
+- keyframe candidates, two frames a second at up to 720 lines, from which the keyframes
+  stage picks each scene's frames once the scenes are known
+  (:mod:`vidmine.media.keyframes`);
 - the 16 kHz mono wav that speech recognition reads.
+
+Sampled frames are JPEGs with their exact presentation times (:mod:`vidmine.media.sampling`).
+The 720p playback copy is not made here: re-encoding costs about as much as decoding
+again, and nothing that makes the video searchable reads it (see
+:mod:`vidmine.media.normalize`).
 
 Every output is optional, so a stage re-run alone decodes only for itself. Outputs are
 written beside their final names and renamed when the pass succeeds: a failure leaves
@@ -26,23 +32,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidmine.media import ocr
 from vidmine.media.ffmpeg import (
+    JPEG_QUALITY,
     MediaError,
     atomic_output,
     require_tool,
     square_pixels_filter,
     stderr_tail,
 )
-from vidmine.media.normalize import (
-    AUDIO_SAMPLE_RATE,
-    VideoNormalization,
-    encoder_args,
-    normalization_filter,
-    probe_normalized,
-    video_conforms,
-)
+from vidmine.media.normalize import AUDIO_SAMPLE_RATE
 from vidmine.media.probe import main_video_stream
+from vidmine.media.sampling import collect_frames, rate_select_filter
 from vidmine.media.scenes import (
     PipedFrames,
     detection_filter,
@@ -57,13 +57,23 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class FrameSampling:
+    """Frames to sample during the pass: ``fps`` a second, at most ``max_height`` lines,
+    into ``folder`` named ``name`` (with ``{index}``)."""
+
+    fps: float
+    max_height: int
+    folder: Path
+    name: str
+
+
+@dataclass(frozen=True)
 class DecodeResult:
     """What one pass produced; None for the outputs that were not asked for."""
 
-    normalized: VideoNormalization | None
     audio_path: Path | None
     scenes: list[Scene] | None
-    ocr_samples: list[tuple[float, Path]] | None
+    samples: dict[str, list[tuple[float, Path]]]  # by the key of each FrameSampling asked
     frames_decoded: int  # frames the scene detector read (0 when it did not run)
     seconds: float  # wall time of the pass
 
@@ -72,62 +82,47 @@ def decode_once(
     src: Path,
     probe: ProbeResult,
     *,
-    normalized_path: Path | None = None,
     audio_path: Path | None = None,
     detect_scenes: bool = False,
-    ocr_fps: float | None = None,
-    ocr_dir: Path | None = None,
-    x264_preset: str | None = None,
+    samplings: dict[str, FrameSampling] | None = None,
 ) -> DecodeResult:
     """Decode ``src`` once and make the outputs asked for (see the module docstring)."""
     src = Path(src)
+    samplings = {key: s for key, s in (samplings or {}).items() if s.fps > 0}
     video = main_video_stream(probe)
-    wants_pictures = normalized_path is not None or detect_scenes or ocr_fps
-    if wants_pictures and (video is None or not probe.width or not probe.height):
+    if (detect_scenes or samplings) and (video is None or not probe.width or not probe.height):
         raise MediaError(f"{src}: has no video stream; it is audio only.")
     if audio_path is not None and not probe.has_audio:
         raise MediaError(f"{src}: has no audio stream to extract.")
-    if ocr_fps is not None and (ocr_fps <= 0 or ocr_dir is None):
-        raise ValueError("OCR sampling needs a rate above 0 and a folder for the samples")
 
-    branches: list[str] = []  # filter-graph chains fed by the split
-    outputs: list[str] = []
     # Work files go beside the outputs (the source's folder may be read-only), so the
     # final renames stay on one file system.
-    first_output = next((p for p in (normalized_path, audio_path, ocr_dir) if p is not None), None)
+    first_output = next(
+        (p for p in (audio_path, *(s.folder for s in samplings.values())) if p is not None), None
+    )
     if first_output is not None:
         first_output.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(
         tempfile.mkdtemp(prefix=".decode-", dir=first_output.parent if first_output else None)
     )
-    temps: dict[str, Path] = {}
-    reencode = normalized_path is not None and not video_conforms(probe)
-    if normalized_path is not None:
-        temps["normalized"] = scratch / "normalized.mp4"
-        if reencode:
-            branches.append(f"{normalization_filter(probe)}[norm]")
-            outputs += ["-map", "[norm]", *encoder_args(x264_preset)]
-        else:
-            outputs += ["-map", f"0:{video['index']}", "-c:v", "copy"]
-        outputs += ["-an", "-sn", "-dn", "-map_metadata", "-1", "-movflags", "+faststart"]
-        outputs += ["-f", "mp4", str(temps["normalized"])]
+    branches: list[str] = []  # filter-graph chains fed by the split
+    outputs: list[str] = []
     size = detection_size(probe.width or 1, probe.height or 1)
     if detect_scenes:
         branches.append(f"{detection_filter(size)}[scenes]")
         outputs += ["-map", "[scenes]", "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
-    if ocr_fps:
-        (scratch / "ocr").mkdir()
+    for key, sampling in samplings.items():
+        (scratch / key).mkdir()
         branches.append(
-            f"{ocr.sample_select_filter(ocr_fps)},showinfo@ocr,"
-            f"{square_pixels_filter(ocr.SAMPLE_MAX_HEIGHT)}[ocr]"
+            f"{rate_select_filter(sampling.fps)},showinfo@{key},"
+            f"{square_pixels_filter(sampling.max_height)}[{key}]"
         )
-        outputs += ["-map", "[ocr]", "-fps_mode", "passthrough", "-q:v", ocr.JPEG_QUALITY]
-        outputs.append(str(scratch / "ocr" / "%05d.jpg"))
+        outputs += ["-map", f"[{key}]", "-fps_mode", "passthrough", "-q:v", JPEG_QUALITY]
+        outputs.append(str(scratch / key / "%05d.jpg"))
     if audio_path is not None:
-        temps["audio"] = scratch / "audio.wav"
         outputs += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1", "-ac", "1"]
         outputs += ["-ar", str(AUDIO_SAMPLE_RATE), "-c:a", "pcm_s16le", "-f", "wav"]
-        outputs.append(str(temps["audio"]))
+        outputs.append(str(scratch / "audio.wav"))
     if not outputs:
         raise ValueError("decode_once needs at least one output")
 
@@ -177,24 +172,21 @@ def decode_once(
                 f"{src}: no video frame could be decoded for scene detection. Re-export it as "
                 "H.264 MP4 and upload it again."
             )
-        samples = None
-        if ocr_fps and ocr_dir is not None:
-            samples = ocr.collect_samples(stderr, scratch / "ocr", ocr_dir, what=str(src))
-        normalized = None
-        if normalized_path is not None:
-            with atomic_output(normalized_path) as final_tmp:
-                temps["normalized"].replace(final_tmp)
-                normalized = probe_normalized(src, final_tmp, normalized_path, reencode)
+        samples = {
+            key: collect_frames(
+                stderr, key, scratch / key, sampling.folder, sampling.name, what=f"{key} of {src}"
+            )
+            for key, sampling in samplings.items()
+        }
         if audio_path is not None:
             with atomic_output(audio_path) as final_tmp:
-                temps["audio"].replace(final_tmp)
+                (scratch / "audio.wav").replace(final_tmp)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return DecodeResult(
-        normalized=normalized,
         audio_path=audio_path,
         scenes=scenes,
-        ocr_samples=samples,
+        samples=samples,
         frames_decoded=frames,
         seconds=time.monotonic() - started,
     )

@@ -15,6 +15,7 @@ from typing import Any
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
 _STDERR_TAIL_LINES = 12
+JPEG_QUALITY = "2"  # ffmpeg's mjpeg -q:v scale: 2 is near the best, files stay small
 
 
 class MediaError(Exception):

@@ -27,19 +27,23 @@ from typing import Literal
 import imagehash
 from PIL import Image
 
-from vidmine.media.ffmpeg import MediaError, run_ffmpeg, square_pixels_filter
+from vidmine.media.ffmpeg import JPEG_QUALITY, MediaError, run_ffmpeg, square_pixels_filter
 from vidmine.media.probe import probe_media
 from vidmine.models import Keyframe, Scene
 
 log = logging.getLogger(__name__)
 
 KEYFRAME_NAME = "frame_{index:03d}.jpg"
+# Frames the decode pass samples for this stage to pick from (see pick_candidates): two
+# a second put one within a quarter second of any moment.
+CANDIDATES_DIR = "keyframe_candidates"
+CANDIDATE_NAME = "candidate_{index:05d}.jpg"
+CANDIDATE_FPS = 2.0
 _KEYFRAME_PATTERN = re.compile(r"frame_\d{3,}\.jpg")
 # Measured on a 1080p HEVC film: one accurate seek costs about as much as decoding
 # 7-8 s of video, so one pass wins once there is a frame per ~8 s of video.
 _SEEK_COST_VIDEO_S = 8.0
 _SEEKS_PER_FFMPEG = 8  # inputs per ffmpeg process; each holds a decoder in memory
-_JPEG_QUALITY = "2"  # ffmpeg's mjpeg scale: 2 is near the best, files stay small
 _INFO = re.compile(r"\[showinfo@kf(\d+) @ [^\]]+\] config in time_base: (\d+)/(\d+)")
 _FRAME = re.compile(r"\[showinfo@kf(\d+) @ [^\]]+\] n:\s*(\d+) pts:\s*(-?\d+)")
 
@@ -108,7 +112,7 @@ def _extract_by_seeking(
             # -copyts keeps the source timestamps so showinfo reports the real PTS.
             inputs += ["-ss", _seconds_arg(seek_times[i]), "-copyts", "-i", str(video_path)]
             graph.append(f"[{slot}:v:0]showinfo@kf{i},{square_pixels_filter(max_height)}[o{i}]")
-            outputs += ["-map", f"[o{i}]", "-frames:v", "1", "-q:v", _JPEG_QUALITY]
+            outputs += ["-map", f"[o{i}]", "-frames:v", "1", "-q:v", JPEG_QUALITY]
             outputs.append(str(work / f"seek_{i:05d}.jpg"))
         stderr = run_ffmpeg(
             [
@@ -162,7 +166,7 @@ def _extract_in_one_pass(
             "-fps_mode",
             "passthrough",
             "-q:v",
-            _JPEG_QUALITY,
+            JPEG_QUALITY,
             str(work / "scan_%05d.jpg"),
         ],
         what=f"extract keyframes from {video_path}",
@@ -215,6 +219,22 @@ def _extract(
     return list(found.values())
 
 
+def pick_candidates(
+    targets: list[KeyframeTarget], scenes: list[Scene], candidates: list[tuple[float, Path]]
+) -> dict[int, tuple[float, Path]]:
+    """For each target (by index), the candidate frame inside its scene nearest to it;
+    targets whose scene holds no candidate (a scene shorter than the sampling step) are
+    left out."""
+    bounds = {scene.index: (scene.start_s, scene.end_s) for scene in scenes}
+    chosen: dict[int, tuple[float, Path]] = {}
+    for i, target in enumerate(targets):
+        start, end = bounds.get(target.scene_index, (target.time_s, target.time_s))
+        inside = [c for c in candidates if start <= c[0] < end]
+        if inside:
+            chosen[i] = min(inside, key=lambda c: abs(c[0] - target.time_s))
+    return chosen
+
+
 def extract_keyframes(
     video_path: Path,
     scenes: list[Scene],
@@ -225,31 +245,46 @@ def extract_keyframes(
     hash_distance: int = 4,
     max_height: int = 720,
     method: Literal["auto", "seek", "scan"] = "auto",
+    candidates: list[tuple[float, Path]] | None = None,
 ) -> list[Keyframe]:
     """Write ``frame_000.jpg``... to ``out_dir`` and return them in time order.
 
-    A frame whose pHash is within ``hash_distance`` bits of an already kept frame is
-    dropped, and the kept ones are numbered 0..n-1. ``method`` forces seeking per frame
-    or one decoding pass; ``auto`` picks the cheaper one.
+    ``candidates`` (time, JPEG) are frames sampled while the video was decoded (see
+    :mod:`vidmine.media.decode`): a target takes the one in its scene nearest to it, and
+    only targets with none are extracted from ``video_path``. A frame whose pHash is
+    within ``hash_distance`` bits of an already kept frame is dropped, and the kept ones
+    are numbered 0..n-1. ``method`` forces seeking per frame or one decoding pass for the
+    frames extracted; ``auto`` picks the cheaper one.
     """
     video_path = Path(video_path)
-    probe = probe_media(video_path)
-    if not probe.has_video:
-        raise MediaError(f"{video_path}: has no video stream, so it has no keyframes.")
     targets = keyframe_targets(scenes, per_scene=per_scene, long_scene_s=long_scene_s)
     out_dir.mkdir(parents=True, exist_ok=True)
-    start_time = float(probe.raw.get("format", {}).get("start_time") or 0.0)
-    # Aim half a frame early so rounding can never skip to the next frame.
-    half_frame = 0.5 / probe.fps if probe.fps else 0.0
-    seek_times = [max(t.time_s - half_frame, 0.0) for t in targets]
-    if method == "auto":
-        method = "scan" if len(targets) * _SEEK_COST_VIDEO_S >= probe.duration_s else "seek"
-
+    picked = pick_candidates(targets, scenes, candidates or [])
+    from_video = [i for i in range(len(targets)) if i not in picked]
+    extracted = [_Extracted(targets[i], path, seconds) for i, (seconds, path) in picked.items()]
+    if from_video:
+        probe = probe_media(video_path)
+        if not probe.has_video:
+            raise MediaError(f"{video_path}: has no video stream, so it has no keyframes.")
+        start_time = float(probe.raw.get("format", {}).get("start_time") or 0.0)
+        # Aim half a frame early so rounding can never skip to the next frame.
+        half_frame = 0.5 / probe.fps if probe.fps else 0.0
+        seek_times = [max(targets[i].time_s - half_frame, 0.0) for i in from_video]
+        if method == "auto":
+            dense = len(from_video) * _SEEK_COST_VIDEO_S >= probe.duration_s
+            method = "scan" if dense else "seek"
     work = Path(tempfile.mkdtemp(prefix=".keyframes-", dir=out_dir))
     try:
-        extracted = _extract(
-            video_path, targets, seek_times, start_time, work, max_height, seek=method == "seek"
-        )
+        if from_video:
+            extracted += _extract(
+                video_path,
+                [targets[i] for i in from_video],
+                seek_times,
+                start_time,
+                work,
+                max_height,
+                seek=method == "seek",
+            )
         kept: list[tuple[_Extracted, imagehash.ImageHash]] = []
         seen_paths: set[Path] = set()
         for item in sorted(extracted, key=lambda e: e.pts_s):

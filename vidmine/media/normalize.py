@@ -30,9 +30,11 @@ AUDIO_SAMPLE_RATE = 16_000
 NORMALIZED_VIDEO_NAME = "normalized.mp4"
 AUDIO_WAV_NAME = "audio.wav"
 _REMUXABLE_FORMATS = ("mov", "mp4")
-X264_PRESET = "veryfast"
+# The fastest preset: the copy is for playback, and on two cores even ultrafast costs
+# about as much as decoding the source (veryfast took half as long again).
+X264_PRESET = "ultrafast"
 # crf 23 is x264's visually-fine default. A key frame every 2 s keeps seeking cheap, for
-# keyframe extraction and for players.
+# players and for keyframe extraction.
 _X264_ARGS = ["-c:v", "libx264", "-crf", "23", "-pix_fmt", "yuv420p", "-g", "60"]
 
 
@@ -90,7 +92,8 @@ def normalization_filter(probe: ProbeResult) -> str:
     if not probe.width or not probe.height:
         raise MediaError(f"{probe.path}: has no video stream to normalize; it is audio only.")
     width, height = target_size(probe.width, probe.height)
-    return f"fps={TARGET_FPS:g},scale={width}:{height}:flags=bicubic,setsar=1"
+    # bilinear: a downscale for playback, 12% faster than bicubic on the whole encode
+    return f"fps={TARGET_FPS:g},scale={width}:{height}:flags=bilinear,setsar=1"
 
 
 def encoder_args(preset: str | None = None) -> list[str]:

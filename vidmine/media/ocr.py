@@ -14,7 +14,6 @@ processes only: in this process it would also cap the OpenMP threads of the mode
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -23,34 +22,31 @@ import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import imagehash
 import pytesseract
 from PIL import Image, ImageOps
 
-from vidmine.files import atomic_write_text
-from vidmine.media.ffmpeg import MediaError, run_ffmpeg, square_pixels_filter
+from vidmine.media.ffmpeg import JPEG_QUALITY, MediaError, run_ffmpeg, square_pixels_filter
 from vidmine.media.probe import probe_media
+from vidmine.media.sampling import collect_frames, rate_select_filter
 from vidmine.models import OcrText
 
 log = logging.getLogger(__name__)
 
+SAMPLES_DIR = "ocr_frames"  # beside the video's other derived files
 SAMPLE_NAME = "sample_{index:05d}.jpg"
-_SAMPLE_PATTERN = re.compile(r"sample_\d{5,}\.jpg")
+SHOWINFO = "ocr"  # the showinfo instance whose lines give the samples' times
 # Tesseract reads best when capital letters are ~30 px tall; text in a 720p frame is
 # often half that, so frames under this height are enlarged before reading.
 _UPSCALE_BELOW_HEIGHT = 1080
 _UPSCALE_FACTOR = 2
-JPEG_QUALITY = "2"
 # Samples of sources taller than this are scaled down: enough for text, and tesseract's
 # time grows with the pixels.
 SAMPLE_MAX_HEIGHT = 1080
 _MIN_ANCHOR_WORD_CONFIDENCE = 50.0
 _WORDLIKE = re.compile(r"[^\W_]{2}")
-_INFO = re.compile(r"\[showinfo@ocr @ [^\]]+\] config in time_base: (\d+)/(\d+)")
-_FRAME = re.compile(r"\[showinfo@ocr @ [^\]]+\] n:\s*\d+ pts:\s*(-?\d+)")
 
 
 @dataclass(frozen=True)
@@ -74,73 +70,6 @@ def normalize_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
-def sample_select_filter(fps: float) -> str:
-    """ffmpeg's select expression keeping the first frame of each ``1/fps`` step.
-
-    The epsilon stops a frame that sits exactly on a step boundary from falling into the
-    step before. Unlike ffmpeg's fps filter, which stamps whichever frame it picks with
-    the grid time, this keeps each frame's real presentation time (read back from
-    showinfo), and works on variable frame rate video.
-    """
-    if fps <= 0:
-        raise ValueError(f"OCR sample rate must be above 0 frames per second, got {fps}")
-    return f"select='isnan(prev_t)+gt(floor(t*{fps:g}+1e-6)\\,floor(prev_t*{fps:g}+1e-6))'"
-
-
-def collect_samples(
-    stderr: str, written_dir: Path, out_dir: Path, *, what: str
-) -> list[tuple[float, Path]]:
-    """Move the frames ffmpeg wrote to ``written_dir`` (``00001.jpg``...) to ``out_dir`` as
-    ``sample_00000.jpg``..., with their times from the ``showinfo@ocr`` lines of ``stderr``.
-
-    Samples left in ``out_dir`` from an earlier run are replaced.
-    """
-    time_base_match = _INFO.search(stderr)
-    if time_base_match is None:
-        raise MediaError(f"{what}: ffmpeg reported no frames to sample for OCR")
-    time_base = Fraction(int(time_base_match[1]), int(time_base_match[2]))
-    times = [float(int(m[1]) * time_base) for m in _FRAME.finditer(stderr)]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.iterdir():
-        if _SAMPLE_PATTERN.fullmatch(stale.name):
-            stale.unlink()
-    samples = []
-    for index, seconds in enumerate(times):
-        written = written_dir / f"{index + 1:05d}.jpg"
-        if not written.exists():
-            break
-        final = out_dir / SAMPLE_NAME.format(index=index)
-        written.replace(final)
-        samples.append((max(seconds, 0.0), final))
-    return samples
-
-
-SAMPLE_MANIFEST = "samples.json"
-
-
-def write_sample_manifest(out_dir: Path, fps: float, samples: list[tuple[float, Path]]) -> Path:
-    """Record which samples ``out_dir`` holds and at what rate, for a later OCR step."""
-    manifest = {"fps": fps, "samples": [[seconds, path.name] for seconds, path in samples]}
-    return atomic_write_text(out_dir / SAMPLE_MANIFEST, json.dumps(manifest))
-
-
-def read_sample_manifest(out_dir: Path, fps: float) -> list[tuple[float, Path]] | None:
-    """The samples a decode pass left in ``out_dir`` at rate ``fps``, consuming the record;
-    None when there are none (or at another rate, or some are gone)."""
-    path = out_dir / SAMPLE_MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    path.unlink(missing_ok=True)  # the OCR step deletes samples it does not keep
-    if manifest.get("fps") != fps:
-        return None
-    samples = [(float(seconds), out_dir / name) for seconds, name in manifest["samples"]]
-    if not all(sample.is_file() for _, sample in samples):
-        return None
-    return samples
-
-
 def sample_frames(video_path: Path, fps: float, out_dir: Path) -> list[tuple[float, Path]]:
     """Write one frame per ``1/fps`` seconds to ``out_dir`` as ``sample_00000.jpg``...
 
@@ -148,7 +77,7 @@ def sample_frames(video_path: Path, fps: float, out_dir: Path) -> list[tuple[flo
     starts; the returned times (seconds from the video start, with the path) are the real
     presentation times of the frames written.
     """
-    select = sample_select_filter(fps)
+    select = rate_select_filter(fps)
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".samples-", dir=out_dir))
     try:
@@ -162,7 +91,7 @@ def sample_frames(video_path: Path, fps: float, out_dir: Path) -> list[tuple[flo
                 "-map",
                 "0:v:0",
                 "-vf",
-                f"{select},showinfo@ocr,{square_pixels_filter(SAMPLE_MAX_HEIGHT)}",
+                f"{select},showinfo@{SHOWINFO},{square_pixels_filter(SAMPLE_MAX_HEIGHT)}",
                 "-fps_mode",
                 "passthrough",
                 "-q:v",
@@ -171,7 +100,9 @@ def sample_frames(video_path: Path, fps: float, out_dir: Path) -> list[tuple[flo
             ],
             what=f"sample frames for OCR from {video_path}",
         )
-        return collect_samples(stderr, work, out_dir, what=str(video_path))
+        return collect_frames(
+            stderr, SHOWINFO, work, out_dir, SAMPLE_NAME, what=f"OCR samples of {video_path}"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
