@@ -1,7 +1,7 @@
 """The pipeline run the production way: a real ``dagster-daemon`` (upload sensor, queued
-run coordinator with vidmine's run-tag limits and pools, the default multiprocess
-executor) on real PostgreSQL, ffmpeg and tesseract, with the AI stages on the fake
-OpenAI server (``max_concurrent: 2``, ~200 ms a request).
+run coordinator with vidmine's run-tag limits and pools, runs forked by vidmine's warm
+run launcher, steps in the run's process) on real PostgreSQL, ffmpeg and tesseract, with
+the AI stages on the fake OpenAI server (``max_concurrent: 2``, ~200 ms a request).
 
 One deployment, one first wave: two videos and a bad file dropped into ``uploads/`` and
 a third video launched with ``dagster job launch``, all at once. Then:
@@ -9,15 +9,15 @@ a third video launched with ``dagster job launch``, all at once. Then:
 - issue 2: the dropped videos become ready with nobody touching anything, the bad file
   is recorded as rejected, the launched run goes through the daemon too;
 - issue 3: never more than ``max_concurrent`` requests in flight at the server across
-  runs and step processes (and it is reached), the run queue holds the provider's runs
+  runs (and it is reached), the run queue holds the provider's runs
   to its limit while another waits, a 429 storm and a hang end in success, and the API
   key is nowhere in run logs, the database, Dagster's files or the daemon's output;
 - limits and config: ``vidmine limits apply/show``, per-stage job tags, bad configs
   failing at load, naming the key.
 
-The AI stages run on the fake server rather than the local models: a run's ten step
-processes each load the code location, and with the local models a run takes minutes
-on a busy machine. The local models are covered in-process by test_pipeline.py.
+The AI stages run on the fake server rather than the local models, so the provider
+limits have a server to count requests at. The local models are covered in-process by
+test_pipeline.py and through the daemon by test_launcher.py.
 """
 
 from __future__ import annotations

@@ -1,0 +1,118 @@
+"""The local instance's run launcher (pipeline_defs/launcher.py): runs forked from a warm
+process, and a run whose worker dies is failed by run monitoring and retried.
+
+The daemon test is the power-cut case of the local stack in miniature: a run's worker
+is killed with SIGKILL mid-run, so nothing in it can report; the launcher's health check
+must notice, the run must fail, and run retries must bring the video to ready without
+duplicate rows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import dagster as dg
+import psutil
+import pytest
+from dagster._core.launcher import WorkerStatus
+from dagster_daemon import (
+    open_instance,
+    prepare_dagster_home,
+    running_daemon,
+    wait_for,
+    write_workspace,
+)
+from test_daemon_pipeline import fresh_database
+
+from pipeline_defs.launcher import WORKER_PID_TAG, WORKER_STARTED_TAG, WarmRunLauncher
+from vidmine.config import load_config
+from vidmine.db.store import Store
+from vidmine.samples import SampleScene, make_sample_video
+
+
+def _run(tags: dict[str, str]) -> dg.DagsterRun:
+    return dg.DagsterRun(job_name="process_video", run_id="r1", tags=tags)
+
+
+def test_a_live_worker_is_running_a_gone_or_reused_pid_is_failed() -> None:
+    launcher = WarmRunLauncher()
+    me = psutil.Process()
+    alive = {WORKER_PID_TAG: str(me.pid), WORKER_STARTED_TAG: f"{me.create_time():.3f}"}
+    assert launcher.check_run_worker_health(_run(alive)).status == WorkerStatus.RUNNING
+    reused = {**alive, WORKER_STARTED_TAG: f"{me.create_time() - 3600:.3f}"}
+    failed = launcher.check_run_worker_health(_run(reused))
+    assert failed.status == WorkerStatus.FAILED and "is gone" in failed.msg
+    assert launcher.check_run_worker_health(_run({})).status == WorkerStatus.FAILED
+
+
+@pytest.mark.slow
+def test_a_killed_run_worker_is_failed_and_retried_to_ready(
+    tmp_path: Path, pg_url: str, migrated_template: str
+) -> None:
+    home = tmp_path / "home"
+    (home / "uploads").mkdir(parents=True)
+    config_path = tmp_path / "vidmine.yaml"
+    config_path.write_text("default_profile: standard_audio_visual\n")
+    video = make_sample_video(
+        tmp_path / "talk.mp4",
+        tuple(
+            SampleScene(colour, f"SLIDE {i}", "The launcher checks that each run worker lives.")
+            for i, colour in enumerate(("navy", "maroon", "darkgreen", "black"))
+        ),
+    )
+    with fresh_database(pg_url, migrated_template) as url:
+        env = {
+            "VIDMINE_HOME": str(home),
+            "VIDMINE_CONFIG": str(config_path),
+            "DATABASE_URL": url,
+            "HF_HUB_OFFLINE": "1",
+            "VIDMINE_SENSOR_INTERVAL_S": "1",
+        }
+        dagster_home = tmp_path / "dagster"
+        prepare_dagster_home(
+            dagster_home,
+            load_config(config_path, check_keys=False),
+            overrides={"run_monitoring": {"poll_interval_seconds": 1}},
+        )
+        workspace = write_workspace(tmp_path / "workspace.yaml")
+        daemons = ("SENSOR", "QUEUED_RUN_COORDINATOR", "MONITORING")
+        with (
+            running_daemon(dagster_home, workspace, env, daemon_types=daemons) as daemon,
+            open_instance(dagster_home) as instance,
+        ):
+            (home / "uploads" / video.name).write_bytes(video.read_bytes())
+
+            def started_run() -> dg.DagsterRun | None:
+                runs = instance.get_runs(
+                    filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+                )
+                return runs[0] if runs and WORKER_PID_TAG in runs[0].tags else None
+
+            run = wait_for(started_run, timeout_s=120, what="a started run", process=daemon)
+            time.sleep(1.0)  # mid-run
+            os.kill(int(run.tags[WORKER_PID_TAG]), signal.SIGKILL)
+            killed_at = time.monotonic()
+
+            def failed() -> bool:
+                status = instance.get_run_by_id(run.run_id).status
+                return status == dg.DagsterRunStatus.FAILURE
+
+            wait_for(failed, timeout_s=30, what="the killed run marked failed", process=daemon)
+            noticed_s = time.monotonic() - killed_at
+
+            def retried_success() -> dg.DagsterRun | None:
+                retries = instance.get_runs(
+                    filters=dg.RunsFilter(tags={"dagster/parent_run_id": run.run_id})
+                )
+                return next((r for r in retries if r.status == dg.DagsterRunStatus.SUCCESS), None)
+
+            wait_for(retried_success, timeout_s=180, what="a successful retry", process=daemon)
+            store = Store(url)
+            (only,) = store.list_videos()
+            assert only.status == "ready"
+            counts = store.row_counts(only.video_id)
+            assert counts["scenes"] == 4 and counts["transcript_segments"] >= 1
+            print(f"\nkilled run worker noticed after {noticed_s:.1f} s; retry reached ready")
