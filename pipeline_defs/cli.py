@@ -166,21 +166,12 @@ def search(
     """Search transcripts, on-screen text and captions across all videos."""
     from vidmine.providers.base import MemoryRecorder
     from vidmine.providers.registry import embedder_for
-    from vidmine.search import search as run_search
+    from vidmine.search import search_text
 
     config = _config()
     store = _store()
     embedder = embedder_for(config, None, MemoryRecorder(), store)
-    vector = embedder.embed([query])[0]
-    hits = run_search(
-        store,
-        query,
-        vector,
-        model=embedder.model,
-        dim=embedder.dimensions,
-        video_id=video,
-        limit=limit,
-    )
+    hits = search_text(store, embedder, query, video_id=video, limit=limit)
     if as_json:
         _emit_json({"query": query, "hits": [dataclasses.asdict(h) for h in hits]})
         return

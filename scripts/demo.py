@@ -15,7 +15,7 @@ from vidmine.config import load_config
 from vidmine.providers.base import MemoryRecorder
 from vidmine.providers.registry import embedder_for
 from vidmine.samples import make_sample_video
-from vidmine.search import search
+from vidmine.search import search_text
 from vidmine.settings import VidmineHome
 from vidmine.transcript import clock
 
@@ -51,14 +51,7 @@ def main() -> int:
     for text in store.load_ocr_texts(video_id):
         print(f"  [{clock(text.start_s)} - {clock(text.end_s)}] {text.text}")
     embedder = embedder_for(config, None, MemoryRecorder(), store)
-    hits = search(
-        store,
-        DEMO_QUERY,
-        embedder.embed([DEMO_QUERY])[0],
-        model=embedder.model,
-        dim=embedder.dimensions,
-        limit=3,
-    )
+    hits = search_text(store, embedder, DEMO_QUERY, limit=3)
     print(f"\nSearch: {DEMO_QUERY!r}")
     for rank, hit in enumerate(hits, start=1):
         print(

@@ -22,6 +22,7 @@ from psycopg.rows import dict_row
 
 from vidmine.db.store import SEARCH_KINDS, Store, vector_expression
 from vidmine.models import SearchHit
+from vidmine.providers.base import Embedder
 
 SearchMode = Literal["hybrid", "vector", "text"]
 
@@ -89,6 +90,30 @@ def search(
         )
         for row in rows
     ]
+
+
+def search_text(
+    store: Store,
+    embedder: Embedder,
+    query: str,
+    *,
+    video_id: str | None = None,
+    kind: str | None = None,
+    limit: int = 10,
+) -> list[SearchHit]:
+    """:func:`search` for a query embedded by ``embedder`` (the model its items were)."""
+    vector = embedder.embed([query])[0] if query.strip() else None
+    return search(
+        store,
+        query,
+        vector,
+        model=embedder.model,
+        dim=embedder.dimensions,
+        video_id=video_id,
+        kind=kind,
+        limit=limit,
+        mode="hybrid" if vector is not None else "text",
+    )
 
 
 def search_statement(

@@ -210,7 +210,7 @@ def create_app(
         filters = {"video": video, "kind": kind, "limit": limit}
         if not query:
             return query, [], filters
-        with embed_guard:
+        with embed_guard:  # the lock covers the model only: searches run side by side
             vector = embedder.embed([query])[0]
         hits = search(
             store,
