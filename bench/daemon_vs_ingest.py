@@ -161,7 +161,10 @@ def time_ingest(repo: Path, clips: list[Path]) -> float:
         _cleanup(home, env)
 
 
-def time_daemon(repo: Path, clips: list[Path], timeout_s: float) -> tuple[float, list[float]]:
+def time_daemon(
+    repo: Path, clips: list[Path], timeout_s: float
+) -> tuple[float | None, list[float], int]:
+    """(seconds until all ready or None after ``timeout_s``, per-run overheads, ready count)"""
     home, env = _fresh_home(repo)
     workspace = home / "workspace.yaml"
     workspace.write_text(
@@ -190,20 +193,22 @@ def time_daemon(repo: Path, clips: list[Path], timeout_s: float) -> tuple[float,
         started = time.perf_counter()
         for clip in clips:  # renames: every file appears whole, all at once
             (staging / clip.name).rename(home / "uploads" / clip.name)
-        while True:
+        wall: float | None = None
+        while wall is None:
             states = _query(env, _VIDEO_STATES)
-            if sum(1 for s in states.values() if s == "ready") == len(clips):
+            ready = sum(1 for s in states.values() if s == "ready")
+            if ready == len(clips):
+                wall = time.perf_counter() - started
+            elif time.perf_counter() - started > timeout_s:
                 break
-            if time.perf_counter() - started > timeout_s:
-                raise SystemExit(f"not all ready after {timeout_s:g} s: {states}")
-            time.sleep(0.5)
-        wall = time.perf_counter() - started
+            else:
+                time.sleep(0.5)
         overheads = [
             run["end"] - run["start"] - run["in_steps"]
             for run in _query(env, _RUN_TIMES)
             if run["start"] and run["end"] and run["status"] == "SUCCESS"
         ]
-        return wall, overheads
+        return wall, overheads, ready
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         try:
@@ -227,11 +232,15 @@ def main() -> None:
     print(f"{'':<12}{'ingest s':>10}{'daemon s':>10}{'ratio':>8}{'overhead/run s (median)':>26}")
     for name, repo in versions.items():
         ingest_s = time_ingest(repo, clips)
-        daemon_s, overheads = time_daemon(repo, clips, args.timeout)
+        daemon_s, overheads, ready = time_daemon(repo, clips, args.timeout)
         overhead = statistics.median(overheads) if overheads else float("nan")
+        if daemon_s is None:
+            daemon, ratio = f">{args.timeout:g}", f">{args.timeout / ingest_s:.2f}"
+            note = f"   ({ready} of {len(clips)} ready at the time limit)"
+        else:
+            daemon, ratio, note = f"{daemon_s:.1f}", f"{daemon_s / ingest_s:.2f}", ""
         print(
-            f"{name:<12}{ingest_s:>10.1f}{daemon_s:>10.1f}{daemon_s / ingest_s:>8.2f}"
-            f"{overhead:>26.1f}"
+            f"{name:<12}{ingest_s:>10.1f}{daemon:>10}{ratio:>8}{overhead:>26.1f}{note}", flush=True
         )
 
 
