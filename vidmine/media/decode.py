@@ -4,7 +4,7 @@ Decoding is the floor of what processing a video costs, so it is done once for t
 analysis: a single ffmpeg process decodes the source and splits the decoded frames into
 
 - small frames piped to PySceneDetect's AdaptiveDetector (scene detection);
-- the OCR samples, one frame per ``1/ocr_fps`` seconds at up to 1080 lines (see
+- the OCR samples, one frame per ``1/ocr_fps`` seconds at up to 720 lines (see
   :mod:`vidmine.media.ocr`);
 - keyframe candidates, two frames a second at up to 720 lines, from which the keyframes
   stage picks each scene's frames once the scenes are known
