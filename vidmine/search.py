@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal
 
 import numpy as np
@@ -100,9 +101,17 @@ def search_text(
     video_id: str | None = None,
     kind: str | None = None,
     limit: int = 10,
+    embed_lock: AbstractContextManager[object] | None = None,
 ) -> list[SearchHit]:
-    """:func:`search` for a query embedded by ``embedder`` (the model its items were)."""
-    vector = embedder.embed([query])[0] if query.strip() else None
+    """:func:`search` for a query embedded by ``embedder`` (the model its items were).
+
+    ``embed_lock`` is held while the query is embedded, not while the database searches
+    (a server gives one, so queries share the model in turn but search side by side).
+    """
+    vector = None
+    if query.strip():
+        with embed_lock or nullcontext():
+            vector = embedder.embed([query])[0]
     return search(
         store,
         query,

@@ -32,7 +32,7 @@ from vidmine.db.connection import connect
 from vidmine.db.store import SEARCH_KINDS, Store
 from vidmine.providers.base import CallRecord
 from vidmine.providers.minilm import EMBED_THREADS_ENV
-from vidmine.search import search
+from vidmine.search import search_text
 from vidmine.settings import VidmineHome
 from vidmine.transcript import clock
 from vidmine.uploads import scan_uploads
@@ -210,17 +210,8 @@ def create_app(
         filters = {"video": video, "kind": kind, "limit": limit}
         if not query:
             return query, [], filters
-        with embed_guard:  # the lock covers the model only: searches run side by side
-            vector = embedder.embed([query])[0]
-        hits = search(
-            store,
-            query,
-            vector,
-            model=embedder.model,
-            dim=embedder.dimensions,
-            video_id=video,
-            kind=kind,
-            limit=limit,
+        hits = search_text(
+            store, embedder, query, video_id=video, kind=kind, limit=limit, embed_lock=embed_guard
         )
         return query, [payloads.hit_payload(hit) for hit in hits], filters
 
