@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from assets.partitions import video_partitions
 from assets.stage import GROUP_CONTENT, OWNERS, stage_work
-from pipeline_defs.partitions import video_partitions
-from pipeline_defs.tags import stage_pool
+from assets.tags import stage_pool
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.config import LOCAL_PROVIDER
 from vidmine.content.context import build_video_context, keyframe_times

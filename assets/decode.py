@@ -13,8 +13,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.partitions import video_partitions
 from assets.stage import GROUP_PIPELINE, OWNERS, StageWork, stage_work
-from pipeline_defs.partitions import video_partitions
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.export import scenes_markdown_table
 from vidmine.media.decode import DecodeResult, FrameSampling, decode_once

@@ -4,9 +4,9 @@ from collections import Counter
 
 import dagster as dg
 
+from assets.partitions import video_partitions
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
-from pipeline_defs.partitions import video_partitions
-from pipeline_defs.tags import stage_pool
+from assets.tags import stage_pool
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.db.store import SearchItem
 from vidmine.indexing import search_texts

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.partitions import video_partitions
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
-from pipeline_defs.partitions import video_partitions
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.media.keyframes import CANDIDATE_FPS, CANDIDATES_DIR, extract_keyframes
 from vidmine.media.sampling import read_manifest

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.partitions import video_partitions
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
-from pipeline_defs.partitions import video_partitions
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.media.ffmpeg import MediaError
 from vidmine.media.probe import probe_media, sha256_file

@@ -13,7 +13,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipeline_defs.tags import PROFILE_TAG
+from assets.tags import FORCE_TAG, PROFILE_TAG
 from resources.database import VidmineDatabase
 from resources.media import MediaLibrary
 from resources.providers import AIProviders
@@ -25,7 +25,6 @@ from vidmine.providers.pricing import estimate_cost
 GROUP_PIPELINE = "video_pipeline"
 GROUP_CONTENT = "video_content"
 OWNERS = ["team:vidmine"]
-FORCE_TAG = "vidmine/force"  # "true": redo every stage even when its inputs did not change
 # Bump when a stage's code changes what it produces, so earlier results are not reused.
 STAGE_VERSIONS = {
     "normalize": 1,

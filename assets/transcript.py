@@ -2,9 +2,9 @@
 
 import dagster as dg
 
+from assets.partitions import video_partitions
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
-from pipeline_defs.partitions import video_partitions
-from pipeline_defs.tags import stage_pool
+from assets.tags import stage_pool
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.files import atomic_write_text
 from vidmine.transcript import to_srt, transcript_preview

@@ -326,7 +326,7 @@ def serve(
 
 @limits_app.command("apply")
 def limits_apply() -> None:
-    """Set each provider's pool limit on the Dagster instance from vidmine.yaml and
+    """Set each stage pool's limit on the Dagster instance from vidmine.yaml and
     regenerate the instance's run-tag limits."""
     import dagster as dg
 
@@ -340,7 +340,7 @@ def limits_apply() -> None:
 
 @limits_app.command("show")
 def limits_show(as_json: JsonFlag = False) -> None:
-    """Print each provider's configured limit against what the instance applies."""
+    """Print each stage pool's configured limit against what the instance applies."""
     import dagster as dg
 
     from pipeline_defs.instance import ensure_dagster_home, show_pool_limits

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.stage import FORCE_TAG
-from pipeline_defs.partitions import VIDEO_PARTITIONS_NAME
-from pipeline_defs.tags import video_run_tags
+from assets.partitions import VIDEO_PARTITIONS_NAME
+from assets.tags import FORCE_TAG, video_run_tags
 from resources.database import open_store
 from vidmine.config import VidmineConfig
 from vidmine.registration import register_upload

@@ -1,6 +1,6 @@
 """The local Dagster instance under ``VIDMINE_HOME/dagster``: its ``dagster.yaml`` is
 generated from vidmine.yaml so the run queue caps runs per provider tag, and its pools
-cap concurrent steps per provider. Production uses deploy/dagster.yaml instead."""
+cap concurrent steps per AI stage (see ``assets.tags``). Production uses deploy/dagster.yaml instead."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline_defs.tags import provider_pool, provider_tag
+from assets.tags import provider_tag, stage_pool_limits
 from vidmine.config import LOCAL_PROVIDER, VidmineConfig
 from vidmine.files import atomic_write_text
 from vidmine.settings import VidmineHome
@@ -45,7 +45,7 @@ def instance_settings(config: VidmineConfig) -> dict:
                     for name, limit in limits.items()
                 ],
             },
-            "pools": {"default_limit": max(limits.values())},
+            "pools": {"default_limit": max(stage_pool_limits(config).values())},
         },
         # A run whose worker died (killed, power cut) is retried; one that failed in a
         # stage is not: the same input would fail the same way.
@@ -96,10 +96,9 @@ class PoolLimit:
 
 
 def apply_pool_limits(instance, config: VidmineConfig) -> list[PoolLimit]:
-    """Set each provider's pool limit on the instance to its max_concurrent."""
+    """Set each stage pool's limit on the instance (see ``assets.tags.stage_pool_limits``)."""
     result = []
-    for name, limit in provider_limits(config).items():
-        pool = provider_pool(name)
+    for pool, limit in stage_pool_limits(config).items():
         instance.event_log_storage.set_concurrency_slots(pool, limit)
         result.append(PoolLimit(pool, limit, limit))
     return result
@@ -107,8 +106,7 @@ def apply_pool_limits(instance, config: VidmineConfig) -> list[PoolLimit]:
 
 def show_pool_limits(instance, config: VidmineConfig) -> list[PoolLimit]:
     result = []
-    for name, limit in provider_limits(config).items():
-        pool = provider_pool(name)
+    for pool, limit in stage_pool_limits(config).items():
         info = instance.event_log_storage.get_concurrency_info(pool)
         applied = info.slot_count if info is not None else None
         result.append(PoolLimit(pool, limit, applied))

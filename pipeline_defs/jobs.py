@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipeline_defs.partitions import video_partitions
-from pipeline_defs.tags import provider_run_tags
+from assets.partitions import video_partitions
+from assets.tags import job_run_tags
 from vidmine.config import VidmineConfig
 from vidmine.content.types import CONTENT_TYPES
 
@@ -35,7 +35,7 @@ def build_jobs(config: VidmineConfig, pipeline_selection: dg.AssetSelection) -> 
             partitions_def=video_partitions,
             description="Every stage for one video, from the upload to searchable rows "
             "and written content.",
-            tags=provider_run_tags(config),
+            tags=job_run_tags(config),
             executor_def=dg.in_process_executor,
         )
     ]
@@ -46,7 +46,7 @@ def build_jobs(config: VidmineConfig, pipeline_selection: dg.AssetSelection) -> 
                 selection=dg.AssetSelection.from_coercible(selection),
                 partitions_def=video_partitions,
                 description=f"Re-run {', '.join(selection)} for one video.",
-                tags=provider_run_tags(config, stages=stages),
+                tags=job_run_tags(config, stages),
                 executor_def=dg.in_process_executor,
             )
         )

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from pipeline_defs.partitions import VIDEO_PARTITIONS_NAME, video_partitions
-from pipeline_defs.tags import video_run_tags
+from assets.partitions import VIDEO_PARTITIONS_NAME, video_partitions
+from assets.tags import video_run_tags
 from resources.database import open_store
 from vidmine.config import ConfigError, load_config
 from vidmine.registration import register_upload

@@ -21,7 +21,7 @@ from media_helpers import jfk_over_testvideo
 from pipeline_helpers import ingest_ready as ingest
 from typer.testing import CliRunner
 
-from assets.stage import FORCE_TAG
+from assets.tags import FORCE_TAG
 from pipeline_defs.cli import app
 from pipeline_defs.definitions import defs
 from vidmine.content import (

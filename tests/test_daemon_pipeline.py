@@ -51,8 +51,8 @@ from dagster_daemon import (
 )
 from psycopg import sql
 
-from assets.stage import FORCE_TAG
-from vidmine.config import ConfigError, load_config
+from assets.tags import FORCE_TAG, video_run_tags
+from vidmine.config import ConfigError, load_config, parse_config
 from vidmine.db.connection import with_database
 from vidmine.db.store import Store
 from vidmine.registration import register_upload
@@ -332,7 +332,7 @@ class TestThroughTheDaemon:
         registration = register_upload(deployed.store, by_hand, "standard_audio_visual")
         assert registration.video_id is not None
         deployed.instance.add_dynamic_partitions("videos", [registration.video_id])
-        watch = RunQueueWatch(deployed.dagster_home, FAKE_TAG, "vidmine_fake")
+        watch = RunQueueWatch(deployed.dagster_home, FAKE_TAG, "vidmine_transcribe")
         watch.start()
         try:
             deployed.drop(talk, "garden talk.mp4")
@@ -462,7 +462,11 @@ def limits_env(tmp_path: Path) -> dict[str, str]:
         yaml.safe_dump(
             {
                 "providers": {"remote": {"base_url": "http://127.0.0.1:9/v1", "max_concurrent": 3}},
-                "stages": {"vision": {"provider": "remote"}},
+                # Vision goes to the remote provider only in one profile.
+                "profiles": {
+                    "standard_audio_visual": {},
+                    "remote_vision": {"stages": {"vision": {"provider": "remote"}}},
+                },
             }
         )
     )
@@ -481,19 +485,36 @@ def vidmine_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_limits_apply_then_show_agree_for_every_provider_pool(limits_env: dict) -> None:
+def test_limits_apply_then_show_agree_for_every_stage_pool(limits_env: dict) -> None:
     applied = vidmine_cli(limits_env, "limits", "apply")
     assert applied.returncode == 0, applied.stderr
     shown = vidmine_cli(limits_env, "limits", "show", "--json")
     assert shown.returncode == 0, shown.stderr
     pools = {p["pool"]: p for p in json.loads(shown.stdout)["pools"]}
-    assert set(pools) == {"vidmine_local", "vidmine_remote"}
-    assert pools["vidmine_remote"]["configured"] == 3
+    assert set(pools) == {
+        "vidmine_transcribe",
+        "vidmine_vision",
+        "vidmine_embed",
+        "vidmine_generate",
+    }
+    # A profile sends vision to the remote provider: the vision pool admits as many steps
+    # as that provider allows, the others what the local provider allows.
+    assert pools["vidmine_vision"]["configured"] == 3
+    assert pools["vidmine_transcribe"]["configured"] == 2
     for pool in pools.values():
         assert pool["configured"] == pool["applied"], pool
     generated = yaml.safe_load((Path(limits_env["DAGSTER_HOME"]) / "dagster.yaml").read_text())
     tag_limits = generated["concurrency"]["runs"]["tag_concurrency_limits"]
     assert {"key": "vidmine/provider/remote", "value": "true", "limit": 3} in tag_limits
+
+
+def test_run_tags_follow_the_profile_of_the_video(limits_env: dict) -> None:
+    config = parse_config(yaml.safe_load(Path(limits_env["VIDMINE_CONFIG"]).read_text()), Path("x"))
+    default = video_run_tags(config, "standard_audio_visual")
+    moved = video_run_tags(config, "remote_vision")
+    assert "vidmine/provider/remote" not in default
+    assert moved["vidmine/provider/remote"] == "true"
+    assert moved["vidmine/provider/local"] == "true"  # the other stages stay local
 
 
 def test_stage_jobs_carry_their_provider_tag(
@@ -508,8 +529,11 @@ def test_stage_jobs_carry_their_provider_tag(
         name: defs.resolve_job_def(name).tags
         for name in ("process_video", "transcribe_video", "caption_video", "embed_video")
     }
+    # A job launched from the UI may be for a video of any profile: it carries every
+    # provider that some profile uses for its stages.
     assert tags["caption_video"].get("vidmine/provider/remote") == "true"
-    assert "vidmine/provider/local" not in tags["caption_video"]
+    assert tags["caption_video"].get("vidmine/provider/local") == "true"
+    assert "vidmine/provider/remote" not in tags["transcribe_video"]
     assert tags["transcribe_video"].get("vidmine/provider/local") == "true"
     assert tags["embed_video"].get("vidmine/provider/local") == "true"
     assert {"vidmine/provider/remote", "vidmine/provider/local"} <= set(tags["process_video"])

@@ -12,8 +12,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from assets.partitions import VIDEO_PARTITIONS_NAME
 from pipeline_defs.definitions import defs
-from pipeline_defs.partitions import VIDEO_PARTITIONS_NAME
 from vidmine.db.store import Store
 from vidmine.samples import SampleScene, make_sample_video
 

@@ -77,7 +77,13 @@ POSTGRES_LOCAL_YAML = DEPLOY / "dagster.postgres-local.yaml"
 INSTANCE_YAMLS = (DEPLOY / "dagster.yaml", POSTGRES_LOCAL_YAML, DEPLOY / "dagster.local.yaml")
 
 FAKE_MAX_CONCURRENT = 2
-EXPECTED_POOLS = {"vidmine_fake": FAKE_MAX_CONCURRENT, "vidmine_local": 2}
+# Stage pools: the fake server serves transcribe, vision and embed; generate stays local.
+EXPECTED_POOLS = {
+    "vidmine_transcribe": FAKE_MAX_CONCURRENT,
+    "vidmine_vision": FAKE_MAX_CONCURRENT,
+    "vidmine_embed": FAKE_MAX_CONCURRENT,
+    "vidmine_generate": 2,
+}
 # Long enough that a kill always lands while the transcription request is in flight;
 # the provider timeout is longer still, so the request itself never fails.
 SLOW_LATENCY_MS = 20_000
@@ -585,7 +591,7 @@ def test_pool_limits_are_in_postgres_before_the_daemon_starts(topology: Topology
         for pool, limit in EXPECTED_POOLS.items():
             info = instance.event_log_storage.get_concurrency_info(pool)
             assert info.slot_count == limit, pool
-    assert "vidmine_fake: 2" in topology.code_server.output()
+    assert "vidmine_transcribe: 2" in topology.code_server.output()
 
 
 @pytest.mark.slow
@@ -676,7 +682,7 @@ def test_killed_run_worker_is_failed_and_its_retry_adds_no_duplicates(
     )
     assert {"source_video", "decode_source"}.isdisjoint({row[0] for row in retried})
     assert_complete_without_duplicates(topology, video_id, clean_video)
-    # The transcript step died holding a vidmine_fake slot; free_slots_after_run_end_seconds
+    # The transcript step died holding a vidmine_transcribe slot; free_slots_after_run_end_seconds
     # gives it back (without it the pool would be one slot short for good).
     topology.wait(lambda: topology.slots_held_by(run_id) == 0, 30, "the killed run's slot freed")
     print(
