@@ -1,4 +1,6 @@
-"""``source_video``: the uploaded file, probed and fingerprinted."""
+"""``source_video``: the uploaded file, probed and hashed. The first asset of a run, so
+a file that is not a readable video, or the same content as another video, fails its
+own run with the reason (and is recorded as rejected) instead of slowing the sensor."""
 
 from pathlib import Path
 
@@ -7,8 +9,7 @@ import dagster as dg
 from assets.partitions import video_partitions
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from resources import AIProviders, MediaLibrary, VidmineDatabase
-from vidmine.media.ffmpeg import MediaError
-from vidmine.media.probe import probe_media, sha256_file
+from vidmine.registration import SourceRejected, verify_source
 
 
 @dg.asset(
@@ -27,23 +28,12 @@ def source_video(
     stored in the ``videos`` row."""
     with stage_work(context, "source_video", database, media, providers) as work:
         path = Path(work.video.source_path)
-        if not path.is_file():
-            raise dg.Failure(
-                f"source file {path} of video {work.video_id} is gone; "
-                "put it back or drop it into uploads/ again"
-            )
         try:
-            probe = probe_media(path)
-        except MediaError as err:
-            raise dg.Failure(str(err)) from None
-        sha = sha256_file(path)
-        if work.video.sha256 and sha != work.video.sha256:
-            raise dg.Failure(
-                f"{path} changed since it was registered as {work.video_id} "
-                "(different sha256); drop the new version as a new upload"
-            )
+            verified = verify_source(work.store, work.video)
+        except SourceRejected as err:
+            raise dg.Failure(f"rejected {path.name}: {err}") from None
+        probe, sha = verified.probe, verified.sha256
         work.unchanged({"sha256": sha})  # always re-probed (cheap); sets the fingerprint
-        work.store.update_probe(work.video_id, probe)
         work.summary = {
             "duration_s": probe.duration_s,
             "has_video": probe.has_video,

@@ -30,6 +30,7 @@ import uvicorn
 
 from vidmine.db.connection import ensure_embedded, stop_embedded
 from vidmine.db.migrate import migrate
+from vidmine.db.pool import PooledStore
 from vidmine.db.store import SearchItem, Store
 from vidmine.models import frame_id, ocr_id, segment_id
 from vidmine.providers.local import LocalEmbedder
@@ -37,7 +38,6 @@ from vidmine.search import search
 from vidmine.settings import VidmineHome
 from vidmine.web import WebSettings, create_app
 from vidmine.web.app import tune_for_serving
-from vidmine.web.pool import PooledStore
 
 SUBJECTS = [
     "the engineer",

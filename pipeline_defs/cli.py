@@ -268,12 +268,12 @@ def serve(
     import uvicorn
 
     from pipeline_defs.instance import active_runs_lister, ensure_dagster_home
+    from vidmine.db.pool import PooledStore
     from vidmine.providers.registry import embedder_for
     from vidmine.settings import VidmineHome
     from vidmine.web import WebSettings, create_app
     from vidmine.web.app import QueryEmbeddingCalls, tune_for_serving
     from vidmine.web.auth import TOKEN_ENV
-    from vidmine.web.pool import PooledStore
     from vidmine.web.uploads import DEFAULT_MAX_UPLOAD_MB
 
     try:
@@ -295,7 +295,9 @@ def serve(
     except ValueError:
         _fail(f"VIDMINE_MAX_UPLOAD_MB must be a positive number of megabytes, got {raw_limit!r}")
     config = _config()
-    store = PooledStore(_store().url)  # migrated by _store(); pooled for the server's life
+    store = PooledStore(
+        _store().url, name="vidmine-serve"
+    )  # migrated by _store(); pooled for the server's life
     home = VidmineHome.from_env().ensure()
     ensure_dagster_home(config)
     tune_for_serving()

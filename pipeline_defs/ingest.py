@@ -13,6 +13,8 @@ from assets.partitions import VIDEO_PARTITIONS_NAME
 from assets.tags import FORCE_TAG, video_run_tags
 from resources.database import open_store
 from vidmine.config import VidmineConfig
+from vidmine.media.ffmpeg import MediaError
+from vidmine.media.probe import probe_media
 from vidmine.registration import register_upload
 from vidmine.settings import MEDIA_EXTENSIONS
 
@@ -60,12 +62,13 @@ def ingest_file(
     if path.stat().st_size == 0:
         return _rejected(path, f"{path.name}: empty file (0 bytes)", started)
     store = open_store()
-    registration = register_upload(store, path, profile)
-    if registration.rejected_reason or registration.video_id is None:
-        reason = registration.rejected_reason or "not registered"
+    try:  # the run's source_video would refuse it too; at the command line, say so now
+        probe_media(path)
+    except MediaError as err:
         stat = path.stat()
-        store.record_rejection(str(path), stat.st_size, stat.st_mtime, reason)
-        return _rejected(path, reason, started)
+        store.record_rejection(str(path), stat.st_size, stat.st_mtime, str(err))
+        return _rejected(path, str(err), started)
+    registration = register_upload(store, path, profile)
     video_id = registration.video_id
     if not registration.new:
         store.set_video_profile(video_id, profile)

@@ -1,11 +1,14 @@
-"""The AI-providers resource: reads ``vidmine.yaml`` and builds, per stage and profile,
-the transcriber, captioner, embedder or text generator the config names."""
+"""The AI-providers resource: reads ``vidmine.yaml`` once per run (or sensor tick) and
+builds, per stage and profile, the transcriber, captioner, embedder or text generator
+the config names. Every step of a run sees the same config, even if the file changes
+meanwhile."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from vidmine.config import VidmineConfig, load_config
 from vidmine.providers import registry
@@ -23,9 +26,12 @@ class AIProviders(dg.ConfigurableResource):
     """Which provider and model serve each AI stage (see ``stages`` in vidmine.yaml)."""
 
     config_path: str | None = None
+    _config: VidmineConfig | None = PrivateAttr(default=None)
 
     def config(self) -> VidmineConfig:
-        return load_config(Path(self.config_path) if self.config_path else None)
+        if self._config is None:
+            self._config = load_config(Path(self.config_path) if self.config_path else None)
+        return self._config
 
     def transcriber(
         self, profile: str | None, recorder: CallRecorder, cache: ResponseCache | None

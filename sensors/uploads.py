@@ -1,8 +1,13 @@
 """The upload-folder sensor: each new, settled file in ``VIDMINE_HOME/uploads`` becomes
 a partition of ``videos`` and one run of ``process_video``.
 
-It never raises: a bad file is recorded as rejected with its reason (and not looked
-at again until it changes), and a database outage only postpones the file.
+A tick stays light (Dagster times a sensor out at 60 s): it lists the folder, waits for
+each file to settle, and keys it by a fingerprint that reads at most 3 MiB. Probing
+and hashing the whole file belong to the run's first asset, ``source_video``, where a
+file that is not a readable video fails its own run with the reason and is recorded as
+rejected. The tick never raises: an obviously wrong file (extension, empty, unknown
+profile folder) is recorded as rejected at once (and not looked at again until it
+changes), and a database outage only postpones the file.
 """
 
 import json
@@ -14,14 +19,15 @@ import dagster as dg
 
 from assets.partitions import VIDEO_PARTITIONS_NAME, video_partitions
 from assets.tags import video_run_tags
-from resources.database import open_store
-from vidmine.config import ConfigError, load_config
+from resources import AIProviders, VidmineDatabase
+from vidmine.config import ConfigError, VidmineConfig
+from vidmine.db.store import Store
 from vidmine.registration import register_upload
 from vidmine.settings import VidmineHome
 from vidmine.uploads import UploadFile, is_settled, scan_uploads, unsupported_reason
 
 SETTLE_SECONDS = 2.0
-MAX_FILES_PER_TICK = 20  # hashing is the slow part; the rest waits for the next tick
+MAX_FILES_PER_TICK = 50  # each reads at most 3 MiB; the rest waits for the next tick
 DEFAULT_INTERVAL_SECONDS = 2
 
 
@@ -44,11 +50,20 @@ MIN_INTERVAL_SECONDS = sensor_interval_seconds()
 
 @dataclass
 class UploadCursor:
-    """What the sensor remembers between ticks, keyed by path: the last signature seen
-    of files still settling, and the signature of files already taken or rejected."""
+    """What the sensor remembers between ticks, bounded by the files in flight, not by
+    the size of the folder.
 
+    ``watermark``: every file whose ctime (nanoseconds) is at or below it was taken or
+    rejected. A file arriving later (copied, moved or renamed in, or rewritten) gets a
+    newer ctime, whatever mtime a copy tool preserved. ``taken``: files above the
+    watermark already taken, by path and signature (the watermark only passes a file
+    once every older one is settled and taken). ``seen``: the last signature of files
+    still settling.
+    """
+
+    watermark: int = 0
+    taken: dict[str, str] = field(default_factory=dict)
     seen: dict[str, str] = field(default_factory=dict)
-    done: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, raw: str | None) -> "UploadCursor":
@@ -56,37 +71,58 @@ class UploadCursor:
             return cls()
         try:
             data = json.loads(raw)
-            return cls(dict(data.get("seen", {})), dict(data.get("done", {})))
-        except (ValueError, AttributeError):
+            return cls(
+                int(data.get("watermark", 0)),
+                dict(data.get("taken", {})),
+                dict(data.get("seen", {})),
+            )
+        except (ValueError, AttributeError, TypeError):
             return cls()
 
     def dump(self) -> str:
-        return json.dumps({"seen": self.seen, "done": self.done}, sort_keys=True)
+        return json.dumps(
+            {"watermark": self.watermark, "taken": self.taken, "seen": self.seen},
+            sort_keys=True,
+        )
+
+    def advance(self, pending: list[UploadFile]) -> None:
+        """Move the watermark up to just below the oldest file not yet taken (all files
+        newer than the watermark, oldest first), and forget what it passed."""
+        for upload in pending:
+            if self.taken.get(str(upload.path)) != upload.signature:
+                self.watermark = max(self.watermark, upload.ctime_ns - 1)
+                break
+        else:
+            if pending:
+                self.watermark = max(self.watermark, pending[-1].ctime_ns)
+        ctimes = {str(u.path): u.ctime_ns for u in pending}
+        self.taken = {
+            path: sig for path, sig in self.taken.items() if ctimes.get(path, 0) > self.watermark
+        }
+        self.seen = {path: sig for path, sig in self.seen.items() if path in ctimes}
 
 
-def _process_upload(
+def _take_upload(
     context: dg.SensorEvaluationContext,
+    store: Store,
+    config: VidmineConfig,
     upload: UploadFile,
-    profile: str,
     run_job: str,
     keys_this_tick: set[str],
 ) -> tuple[dg.RunRequest | None, str | None, str]:
     """Returns (run request, new partition key, outcome sentence)."""
-    store = open_store()
+    profile = upload.profile or config.default_profile
+    reason = unsupported_reason(upload, set(config.profiles))
+    if reason:
+        store.record_rejection(str(upload.path), upload.size_bytes, upload.mtime, reason)
+        return None, None, f"rejected {upload.path.name}: {reason}"
     registration = register_upload(store, upload.path, profile)
-    if registration.rejected_reason:
-        store.record_rejection(
-            str(upload.path), upload.size_bytes, upload.mtime, registration.rejected_reason
-        )
-        return None, None, f"rejected {upload.path.name}: {registration.rejected_reason}"
     key = registration.video_id
-    assert key is not None
     has_partition = key in keys_this_tick or context.instance.has_dynamic_partition(
         VIDEO_PARTITIONS_NAME, key
     )
     if key in keys_this_tick or (not registration.new and has_partition and not registration.rerun):
         return None, None, f"{upload.path.name} is the same content as video {key}; not re-run"
-    config = load_config()
     request = dg.RunRequest(
         run_key=f"{key}:{upload.signature}",
         partition_key=key,
@@ -104,11 +140,14 @@ def build_upload_sensor(job_name: str) -> dg.SensorDefinition:
         minimum_interval_seconds=MIN_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Registers each settled file in VIDMINE_HOME/uploads as a video "
-        "partition and launches its run; rejects what is not a readable video.",
+        "partition and launches its run; the run's first asset reads the file and "
+        "rejects what is not a readable video.",
     )
-    def upload_folder_sensor(context: dg.SensorEvaluationContext):
+    def upload_folder_sensor(
+        context: dg.SensorEvaluationContext, database: VidmineDatabase, providers: AIProviders
+    ):
         try:
-            return _evaluate_uploads(context, job_name)
+            return _evaluate_uploads(context, database, providers, job_name)
         except Exception as err:  # the sensor never raises: say what happened, try next tick
             context.log.exception("upload sensor tick failed")
             return dg.SkipReason(f"upload sensor tick failed, will retry: {err}")
@@ -117,29 +156,32 @@ def build_upload_sensor(job_name: str) -> dg.SensorDefinition:
 
 
 def _evaluate_uploads(
-    context: dg.SensorEvaluationContext, job_name: str
+    context: dg.SensorEvaluationContext,
+    database: VidmineDatabase,
+    providers: AIProviders,
+    job_name: str,
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick of the upload sensor (see the module docstring)."""
     cursor = UploadCursor.parse(context.cursor)
     try:
-        config = load_config()
+        config = providers.config()
     except ConfigError as err:
         return dg.SkipReason(f"vidmine.yaml is invalid, nothing launched: {err}")
     home = VidmineHome.from_env().ensure()
     now = time.time()
-    uploads = scan_uploads(home.uploads)
-    present = {str(u.path) for u in uploads}
-    cursor.seen = {p: s for p, s in cursor.seen.items() if p in present}
-    cursor.done = {p: s for p, s in cursor.done.items() if p in present}
+    pending = sorted(
+        (u for u in scan_uploads(home.uploads) if u.ctime_ns > cursor.watermark),
+        key=lambda u: (u.ctime_ns, str(u.path)),
+    )
 
     requests: list[dg.RunRequest] = []
     new_keys: list[str] = []
     keys_this_tick: set[str] = set()
     outcomes: list[str] = []
     waiting = 0
-    for upload in uploads:
+    for upload in pending:
         path = str(upload.path)
-        if cursor.done.get(path) == upload.signature:
+        if cursor.taken.get(path) == upload.signature:
             continue
         if not is_settled(upload, cursor.seen.get(path), now, SETTLE_SECONDS):
             cursor.seen[path] = upload.signature
@@ -147,20 +189,14 @@ def _evaluate_uploads(
             continue
         if len(outcomes) >= MAX_FILES_PER_TICK:
             break
-        profile = upload.profile or config.default_profile
         try:
-            reason = unsupported_reason(upload, set(config.profiles))
-            if reason:
-                open_store().record_rejection(path, upload.size_bytes, upload.mtime, reason)
-                request, key, outcome = None, None, f"rejected {upload.path.name}: {reason}"
-            else:
-                request, key, outcome = _process_upload(
-                    context, upload, profile, job_name, keys_this_tick
-                )
+            request, key, outcome = _take_upload(
+                context, database.store(), config, upload, job_name, keys_this_tick
+            )
         except Exception as err:  # a DB outage or a file vanishing: try again next tick
             context.log.warning(f"could not take {path} now, will retry: {err}")
             continue
-        cursor.done[path] = upload.signature
+        cursor.taken[path] = upload.signature
         cursor.seen.pop(path, None)
         outcomes.append(outcome)
         context.log.info(outcome)
@@ -168,6 +204,7 @@ def _evaluate_uploads(
             requests.append(request)
         if key is not None:
             new_keys.append(key)
+    cursor.advance(pending)
 
     if not requests and not new_keys:
         detail = f"; {waiting} file(s) still being written" if waiting else ""

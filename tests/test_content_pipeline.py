@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from assets.tags import FORCE_TAG
 from pipeline_defs.cli import app
 from pipeline_defs.definitions import defs
+from resources import AIProviders, VidmineDatabase
 from vidmine.content import (
     CONTENT_SPECS,
     CONTENT_TYPES,
@@ -331,8 +332,11 @@ def test_fast_audio_only_folder_makes_no_visual_rows_and_has_content(
     os.utime(target, (past, past))
 
     def tick(cursor: str | None) -> dg.SensorResult:
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
-        result = sensor(context)
+        resources = {"database": VidmineDatabase(), "providers": AIProviders()}
+        with dg.build_sensor_context(
+            instance=instance, cursor=cursor, definitions=defs, resources=resources
+        ) as context:
+            result = sensor(context)
         assert isinstance(result, dg.SensorResult)
         for request in result.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(

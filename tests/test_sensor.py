@@ -14,10 +14,13 @@ import pytest
 
 from assets.partitions import VIDEO_PARTITIONS_NAME
 from pipeline_defs.definitions import defs
+from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.db.store import Store
+from vidmine.registration import register_upload
 from vidmine.samples import SampleScene, make_sample_video
 
 SENSOR = defs.get_sensor_def("upload_folder_sensor")
+RESOURCES = {"database": VidmineDatabase(), "media": MediaLibrary(), "providers": AIProviders()}
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +58,10 @@ def drop(home: Path, src: Path, name: str, *, age_s: float = 10.0) -> Path:
 
 def tick(instance: dg.DagsterInstance, cursor: str | None):
     """One evaluation, applying its partition requests as the daemon would."""
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
-    result = SENSOR(context)
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources=RESOURCES
+    ) as context:
+        result = SENSOR(context)
     assert isinstance(result, dg.SensorResult)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -132,21 +137,103 @@ def test_bad_files_are_rejected_once_with_reasons_and_never_raise(
         if path.is_file():
             os.utime(path, (time.time() - 30, time.time() - 30))
     result = settle(instance)
-    assert not result.run_requests
+    # What the tick can tell without reading the file is refused at once.
     rejections = {Path(r.path).name: r.reason for r in Store(store_url).list_rejections()}
-    assert set(rejections) == {
-        "empty.mp4",
-        "notes.txt",
-        "fake video.mp4",
-        "truncated.mp4",
-        "clip.mp4",
-    }
+    assert set(rejections) == {"empty.mp4", "notes.txt", "clip.mp4"}
     assert "empty" in rejections["empty.mp4"]
     assert "not a video" in rejections["notes.txt"]
     assert "not a profile folder" in rejections["clip.mp4"]
+    # Files that need reading get their run; its first asset refuses them with a reason.
+    runs = {r.partition_key: r for r in result.run_requests}
+    assert len(runs) == 2
+    for key in runs:
+        outcome = dg.materialize(
+            [defs.get_assets_def("source_video")],
+            partition_key=key,
+            instance=instance,
+            resources=RESOURCES,
+            raise_on_error=False,
+        )
+        assert not outcome.success
+    rejections = {Path(r.path).name: r.reason for r in Store(store_url).list_rejections()}
+    assert {"fake video.mp4", "truncated.mp4"} <= set(rejections)
+    failed = {v.file_name: v for v in Store(store_url).list_videos()}
+    assert failed["fake video.mp4"].status == "failed"
+    assert "rejected fake video.mp4" in (failed["fake video.mp4"].error or "")
     third = tick(instance, result.cursor)  # not retried in a loop
     assert "no new files" in third.skip_reason.skip_message
     assert len(Store(store_url).list_rejections()) == 5
+
+
+def test_the_same_content_under_two_names_fails_the_second_run(
+    home: Path, instance, tiny_video: Path, store_url: str
+) -> None:
+    """Registration keys by a sampled fingerprint; the full hash in source_video is what
+    judges duplicates, so content that differs only outside the samples is caught there."""
+    store = Store(store_url)
+    first = register_upload(store, drop(home, tiny_video, "first.mp4"), "standard_audio_visual")
+    instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [first.video_id])
+    assert dg.materialize(
+        [defs.get_assets_def("source_video")],
+        partition_key=first.video_id,
+        instance=instance,
+        resources=RESOURCES,
+    ).success
+    # The same bytes registered under another key (as an older vidmine keyed by sha256).
+    twin = drop(home, tiny_video, "twin.mp4")
+    store.register_video("twin-0000000000", file_name="twin.mp4", source_path=twin, size_bytes=1)
+    instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, ["twin-0000000000"])
+    outcome = dg.materialize(
+        [defs.get_assets_def("source_video")],
+        partition_key="twin-0000000000",
+        instance=instance,
+        resources=RESOURCES,
+        raise_on_error=False,
+    )
+    assert not outcome.success
+    video = store.get_video("twin-0000000000")
+    assert video is not None and video.status == "failed"
+    assert f"same content as video {first.video_id}" in (video.error or "")
+
+
+def test_a_multi_gigabyte_upload_is_taken_within_the_tick(
+    home: Path, instance, store_url: str
+) -> None:
+    """The tick reads 3 MiB of a file whatever its size (Dagster times sensors out at
+    60 s; hashing 4 GB took longer than that on slow disks)."""
+    big = home / "uploads" / "long recording.mp4"
+    with big.open("wb") as handle:
+        handle.truncate(4 * 1024**3)  # sparse: 4 GiB without writing them
+    past = time.time() - 30
+    os.utime(big, (past, past))
+    started = time.monotonic()
+    result = settle(instance)
+    took = time.monotonic() - started
+    (request,) = result.run_requests
+    assert request.partition_key.startswith("long-recording-")
+    assert took < 30, f"two ticks took {took:.1f} s with a 4 GiB upload"
+
+
+def test_the_cursor_stays_small_however_many_files_the_folder_keeps(
+    home: Path, instance, tiny_video: Path
+) -> None:
+    data = tiny_video.read_bytes()
+    for index in range(30):
+        target = home / "uploads" / f"clip {index:02d}.mp4"
+        target.write_bytes(data + index.to_bytes(4, "big"))  # distinct content each
+        os.utime(target, (time.time() - 30, time.time() - 30))
+    result = settle(instance)
+    assert len(result.run_requests) == 30
+    cursor = json.loads(result.cursor)
+    assert cursor["taken"] == {} and cursor["seen"] == {}, cursor
+    again = tick(instance, result.cursor)
+    assert not again.run_requests
+    # A file copied in later with an old mtime (cp -p, rsync -t) is still new to the sensor.
+    late = home / "uploads" / "late arrival.mp4"
+    late.write_bytes(data + b"late")
+    os.utime(late, (time.time() - 3600, time.time() - 3600))
+    (request,) = settle(instance, again.cursor).run_requests
+    assert request.partition_key.startswith("late-arrival-")
 
 
 def test_database_outage_postpones_without_raising(
@@ -156,7 +243,7 @@ def test_database_outage_postpones_without_raising(
     drop(home, tiny_video, "later.mp4")
     result = settle(instance)
     assert not result.run_requests
-    assert "later.mp4" not in json.loads(result.cursor)["done"]
+    assert str(home / "uploads" / "later.mp4") not in json.loads(result.cursor)["taken"]
 
 
 def test_an_unusable_home_is_a_skip_not_a_crash(
@@ -165,7 +252,9 @@ def test_an_unusable_home_is_a_skip_not_a_crash(
     blocker = tmp_path / "a file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("VIDMINE_HOME", str(blocker))
-    context = dg.build_sensor_context(instance=instance, cursor=None, definitions=defs)
-    result = SENSOR(context)
+    with dg.build_sensor_context(
+        instance=instance, cursor=None, definitions=defs, resources=RESOURCES
+    ) as context:
+        result = SENSOR(context)
     assert isinstance(result, dg.SkipReason)
     assert "will retry" in result.skip_message

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from pipeline_helpers import ingest_ready
 
+from vidmine.db.pool import PooledStore
 from vidmine.providers.local import LocalEmbedder
 from vidmine.samples import SampleScene, make_sample_video
 from vidmine.settings import VidmineHome
 from vidmine.web import WebSettings, create_app
-from vidmine.web.pool import PooledStore
 
 WEB_SCENES = (
     SampleScene("navy", "HARBOUR MAP", "The lighthouse keeper counts the ships at night."),

@@ -1,44 +1,92 @@
-"""Registering an uploaded file as a video: probe it, fingerprint it, key it, and
-write its ``videos`` row. Shared by the sensor and ``vidmine ingest``."""
+"""Registering an uploaded file as a video, and checking it once a run reads it.
+
+Shared by the upload sensor and ``vidmine ingest``. Registration is cheap (a stat and
+a quick fingerprint, see ``vidmine.media.probe.quick_fingerprint``) so the sensor can
+take a several-GB file inside its tick; reading the file (ffprobe, the full sha256) is
+``verify_source``'s work, called by the first asset of the video's run.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidmine.db.store import Store
+from vidmine.db.store import Store, VideoRecord
 from vidmine.media.ffmpeg import MediaError
-from vidmine.media.probe import probe_media, sha256_file
+from vidmine.media.probe import ProbeResult, probe_media, quick_fingerprint, sha256_file
 from vidmine.uploads import video_key
 
 
 @dataclass(frozen=True)
 class Registration:
-    video_id: str | None  # None when rejected
+    video_id: str
     new: bool  # False when the same content was registered before
-    rejected_reason: str | None = None
     rerun: bool = False  # the same content again, after its earlier processing failed
 
 
+class SourceRejected(Exception):
+    """The file is not a video vidmine can take; the message says why and what to do."""
+
+
 def register_upload(store: Store, path: Path, profile: str) -> Registration:
-    """Probe and register ``path``. An unreadable file is a rejection, not an exception;
-    database errors do raise (the caller tries again later)."""
-    try:
-        probe = probe_media(path)
-    except MediaError as err:
-        return Registration(None, False, str(err))
-    sha = sha256_file(path)
-    existing = store.find_video_by_sha256(sha)
+    """Key ``path`` by its name and fingerprint and write its ``videos`` row, unless the
+    same content is registered already. Database errors raise (the caller retries)."""
+    fingerprint = quick_fingerprint(path)
+    existing = store.find_video_by_fingerprint(fingerprint)
     if existing is not None:
         return Registration(existing.video_id, False, rerun=existing.status == "failed")
-    key = video_key(path.name, sha)
+    key = video_key(path.name, fingerprint)
     new = store.register_video(
         key,
         file_name=path.name,
         source_path=str(path.resolve()),
-        sha256=sha,
-        size_bytes=probe.size_bytes,
+        size_bytes=path.stat().st_size,
         profile=profile,
+        fingerprint=fingerprint,
     )
-    store.update_probe(key, probe)
     return Registration(key, new)
+
+
+@dataclass(frozen=True)
+class VerifiedSource:
+    probe: ProbeResult
+    sha256: str
+
+
+def verify_source(store: Store, video: VideoRecord) -> VerifiedSource:
+    """Probe and hash the video's file, store both, and raise ``SourceRejected`` for a file
+    that is unreadable, changed since it was registered, or the same content as another
+    video (judged by the full sha256). Rejections are recorded with their reason."""
+    path = Path(video.source_path)
+    if not path.is_file():
+        raise SourceRejected(
+            f"source file {path} of video {video.video_id} is gone; "
+            "put it back or drop it into uploads/ again"
+        )
+    stat = path.stat()
+    try:
+        probe = probe_media(path)
+    except MediaError as err:
+        store.record_rejection(str(path), stat.st_size, stat.st_mtime, str(err))
+        raise SourceRejected(str(err)) from None
+    sha = sha256_file(path)
+    if video.sha256 and sha != video.sha256:
+        raise SourceRejected(
+            f"{path} changed since it was registered as {video.video_id} "
+            "(different sha256); drop the new version as a new upload"
+        )
+    if video.fingerprint and quick_fingerprint(path) != video.fingerprint:
+        raise SourceRejected(
+            f"{path} changed since it was registered as {video.video_id}; "
+            "drop the new version as a new upload"
+        )
+    twin = store.find_video_by_sha256(sha, other_than=video.video_id)
+    if twin is not None:
+        reason = (
+            f"the same content as video {twin.video_id} ({twin.file_name}); not processed twice"
+        )
+        store.record_rejection(str(path), stat.st_size, stat.st_mtime, reason)
+        raise SourceRejected(reason)
+    store.set_video_sha256(video.video_id, sha)
+    store.update_probe(video.video_id, probe)
+    return VerifiedSource(probe, sha)

@@ -1,9 +1,11 @@
 """What the upload-folder sensor decides, as plain functions.
 
 The sensor (``sensors/uploads.py``) only glues these to Dagster: list the files
-in ``VIDMINE_HOME/uploads``, wait until each has stopped growing, decide whether
-it is a video we can read, and key it by a readable slug plus a short content
-hash. Nothing here raises for a bad file: a bad file is an outcome, not an error.
+in ``VIDMINE_HOME/uploads``, wait until each has stopped growing, refuse what is
+plainly not a video (extension, empty, unknown profile folder), and key it by a
+readable slug plus a short content fingerprint. Reading the file (probe, full hash)
+is the first asset's work, not the sensor's. Nothing here raises for a bad file: a bad
+file is an outcome, not an error.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ class UploadFile:
     size_bytes: int
     mtime: float
     profile: str | None  # the sub-folder of uploads/ it was dropped into, if any
+    # When the file arrived or last changed (rename, copy, write): unlike mtime, no copy
+    # tool can set it to the past, so the sensor's cursor can be a watermark on it.
+    ctime_ns: int = 0
 
     @property
     def signature(self) -> str:
@@ -42,7 +47,8 @@ def slugify(name: str) -> str:
 
 
 def video_key(file_name: str, sha256: str) -> str:
-    """The partition key of a video: ``<slug>-<first 10 hex of sha256>``.
+    """The partition key of a video: ``<slug>-<first 10 hex of its fingerprint>``
+    (``vidmine.media.probe.quick_fingerprint``).
 
     The same content under the same name is one video; different content under
     the same name gives two keys.
@@ -69,7 +75,7 @@ def scan_uploads(uploads_dir: Path) -> list[UploadFile]:
         if not path.is_file():
             continue
         profile = rel.parts[0] if len(rel.parts) == 2 else None
-        found.append(UploadFile(path, stat.st_size, stat.st_mtime, profile))
+        found.append(UploadFile(path, stat.st_size, stat.st_mtime, profile, stat.st_ctime_ns))
     return found
 
 

@@ -77,7 +77,7 @@ class VideoRecord:
     video_id: str
     file_name: str
     source_path: str
-    sha256: str
+    sha256: str | None  # the whole file's, once source_video has read it
     size_bytes: int
     profile: str | None
     status: str  # one of VIDEO_STATUSES
@@ -94,6 +94,7 @@ class VideoRecord:
     video_codec: str | None = None
     audio_codec: str | None = None
     probe: dict[str, Any] | None = None
+    fingerprint: str | None = None  # vidmine.media.probe.quick_fingerprint, from the upload
 
 
 @dataclass(frozen=True)
@@ -201,19 +202,24 @@ class Store:
         *,
         file_name: str,
         source_path: str | Path,
-        sha256: str,
+        sha256: str | None = None,
         size_bytes: int,
         profile: str | None = None,
+        fingerprint: str | None = None,
     ) -> bool:
         """Add the video unless known; returns whether it was new (a known one is untouched)."""
         with self.connection() as conn:
             row = conn.execute(
-                "INSERT INTO videos (video_id, file_name, source_path, sha256, size_bytes, profile)"
-                " VALUES (%s, %s, %s, %s, %s, %s)"
+                "INSERT INTO videos"
+                " (video_id, file_name, source_path, sha256, size_bytes, profile, fingerprint)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (video_id) DO NOTHING RETURNING video_id",
-                (video_id, file_name, str(source_path), sha256, size_bytes, profile),
+                (video_id, file_name, str(source_path), sha256, size_bytes, profile, fingerprint),
             ).fetchone()
         return row is not None
+
+    def set_video_sha256(self, video_id: str, sha256: str) -> None:
+        self._update_video(video_id, sha256=sha256)
 
     def update_probe(self, video_id: str, probe: ProbeResult) -> None:
         details = {
@@ -273,11 +279,22 @@ class Store:
         )
         return [VideoRecord(**row) for row in rows]
 
-    def find_video_by_sha256(self, sha256: str) -> VideoRecord | None:
-        """The earliest registered video with this content hash."""
+    def find_video_by_sha256(
+        self, sha256: str, *, other_than: str | None = None
+    ) -> VideoRecord | None:
+        """The earliest registered video with this content hash (other than ``other_than``)."""
         rows = self._fetch(
-            "SELECT * FROM videos WHERE sha256 = %s ORDER BY created_at, video_id LIMIT 1",
-            (sha256,),
+            "SELECT * FROM videos WHERE sha256 = %s AND video_id IS DISTINCT FROM %s"
+            " ORDER BY created_at, video_id LIMIT 1",
+            (sha256, other_than),
+        )
+        return VideoRecord(**rows[0]) if rows else None
+
+    def find_video_by_fingerprint(self, fingerprint: str) -> VideoRecord | None:
+        """The earliest registered video with this upload fingerprint."""
+        rows = self._fetch(
+            "SELECT * FROM videos WHERE fingerprint = %s ORDER BY created_at, video_id LIMIT 1",
+            (fingerprint,),
         )
         return VideoRecord(**rows[0]) if rows else None
 

@@ -1,9 +1,11 @@
-"""A ``Store`` whose connections come from a pool, for the long-running `vidmine serve`.
+"""A ``Store`` whose connections come from a pool: the database resource's for a run or
+a sensor tick, `vidmine serve`'s for the server's life.
 
-``Store`` opens a connection per call, which suits short-lived pipeline steps; a server
-answering searches would pay the connection setup (5-10 ms, more than the search SQL
-itself on a small library) on every request. The pool keeps a few connections, closes
-idle ones, and gives each call the same commit-or-rollback block as ``Store``.
+``Store`` alone opens a connection per call (5-10 ms with pgvector's type lookups, more
+than most of its statements); a run makes hundreds of calls and a server answers many
+searches. The pool keeps a few connections, closes idle ones, and gives each call the
+same commit-or-rollback block as ``Store``. A pool must not cross a fork: open it in the
+process that uses it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ def _configure(conn: psycopg.Connection) -> None:
 class PooledStore(Store):
     """``Store`` over a connection pool; call ``close()`` when done."""
 
-    def __init__(self, url: str, *, max_size: int = 8, max_idle_s: float = 300) -> None:
+    def __init__(
+        self, url: str, *, max_size: int = 8, max_idle_s: float = 300, name: str = "vidmine"
+    ) -> None:
         super().__init__(url)
         connect(self.url).close()  # creates the vector extension if missing, once
         self._pool = ConnectionPool(
@@ -36,7 +40,7 @@ class PooledStore(Store):
             max_size=max_size,
             max_idle=max_idle_s,
             configure=_configure,
-            name="vidmine-serve",
+            name=name,
             open=True,
         )
 
