@@ -12,6 +12,7 @@ from vidmine.transcript import clock
 
 @dg.asset(
     partitions_def=video_partitions,
+    code_version="1",  # bump when the code changes what it makes
     deps=["keyframes", "ocr_text"],
     group_name=GROUP_PIPELINE,
     kinds={"openai", "postgres"},
@@ -35,7 +36,7 @@ def frame_captions(
             "detail": work.profile.image_detail,
             "max_image_px": work.profile.max_image_px,
         }
-        if work.unchanged(params, upstream=["keyframes", "ocr_text"]):
+        if work.unchanged(params):
             return work.cached_result()
         if reason:
             work.store.replace_captions(work.video_id, [])

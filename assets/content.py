@@ -2,6 +2,8 @@
 posts, briefs, a clip plan), made in one step so their provider calls run
 concurrently under the provider's limits, each stored and shown on its own."""
 
+import hashlib
+import json
 from collections.abc import Iterator
 
 import dagster as dg
@@ -16,6 +18,18 @@ from vidmine.content.generate import generate_content
 from vidmine.content.types import CONTENT_TYPES, content_spec
 
 CONTENT_DEPS = ["transcript", "scenes", "ocr_text", "frame_captions"]
+CONTENT_CODE_VERSION = 1  # bump when the code around the prompts changes what it writes
+
+
+def content_code_version(content_type: str) -> str:
+    """The asset's code version: changes with its prompt and schema, so editing either
+    makes the content stale in the UI and rewritten by the next run."""
+    spec = content_spec(content_type)
+    blob = json.dumps(
+        {"code": CONTENT_CODE_VERSION, "prompt": spec.system_prompt, "schema": spec.schema},
+        sort_keys=True,
+    )
+    return f"{CONTENT_CODE_VERSION}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
 @dg.multi_asset(
@@ -28,6 +42,7 @@ CONTENT_DEPS = ["transcript", "scenes", "ocr_text", "frame_captions"]
             owners=OWNERS,
             group_name=GROUP_CONTENT,
             skippable=True,
+            code_version=content_code_version(content_type),
         )
         for content_type in CONTENT_TYPES
     ],
@@ -44,13 +59,14 @@ def video_content(
 ) -> Iterator[dg.MaterializeResult]:
     wanted = [key.path[-1] for key in context.selected_asset_keys]
     failures: dict[str, str] = {}
-    with stage_work(context, "content", database, media, providers, fails_video=False) as work:
+    with stage_work(
+        context, "content", database, media, providers, asset_keys=wanted, fails_video=False
+    ) as work:
         store, vid = work.store, work.video_id
         stage = work.config.stage("generate", work.profile_name)
         params = {**stage.model_dump(), "types": sorted(wanted)}
-        upstream = ["transcript", "scenes", "ocr_text", "frame_captions"]
         stored = {r.content_type: r for r in store.load_content(vid)}
-        if work.unchanged(params, upstream=upstream) and set(wanted) <= set(stored):
+        if work.unchanged(params) and set(wanted) <= set(stored):
             for content_type in wanted:
                 yield dg.MaterializeResult(
                     asset_key=content_type,

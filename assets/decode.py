@@ -34,6 +34,7 @@ from vidmine.media.sampling import write_manifest
             owners=OWNERS,
             group_name=GROUP_PIPELINE,
             skippable=True,
+            code_version="1",  # bump when the code changes what it makes
         ),
         dg.AssetSpec(
             "scenes",
@@ -44,6 +45,7 @@ from vidmine.media.sampling import write_manifest
             owners=OWNERS,
             group_name=GROUP_PIPELINE,
             skippable=True,
+            code_version="1",  # bump when the code changes what it makes
         ),
     ],
     partitions_def=video_partitions,
@@ -59,12 +61,16 @@ def decode_source(
     selected = {key.path[-1] for key in context.selected_asset_keys}
     with ExitStack() as stages:
         audio = (
-            stages.enter_context(stage_work(context, "decode", database, media, providers))
+            stages.enter_context(
+                stage_work(context, "decode", database, media, providers, asset_keys=["audio_wav"])
+            )
             if "audio_wav" in selected
             else None
         )
         scenes = (
-            stages.enter_context(stage_work(context, "scenes", database, media, providers))
+            stages.enter_context(
+                stage_work(context, "scenes", database, media, providers, asset_keys=["scenes"])
+            )
             if "scenes" in selected
             else None
         )
@@ -74,12 +80,9 @@ def decode_source(
         visual_skip = work.visual_skip_reason()
         audio_cached = audio is not None and audio.unchanged(
             {"audio": has_audio},
-            upstream=["source_video"],
             files=[work.audio_wav_path] if has_audio else [],
         )
-        scenes_cached = scenes is not None and scenes.unchanged(
-            {"visual": visual_skip is None}, upstream=["source_video"]
-        )
+        scenes_cached = scenes is not None and scenes.unchanged({"visual": visual_skip is None})
         make_audio = audio is not None and not audio_cached and has_audio
         find_scenes = scenes is not None and not scenes_cached and visual_skip is None
         result = None

@@ -14,6 +14,7 @@ from vidmine.indexing import search_texts
 
 @dg.asset(
     partitions_def=video_partitions,
+    code_version="1",  # bump when the code changes what it makes
     deps=["transcript", "ocr_text", "frame_captions"],
     group_name=GROUP_PIPELINE,
     kinds={"pgvector", "postgres"},
@@ -31,8 +32,7 @@ def embeddings(
     with stage_work(context, "embeddings", database, media, providers) as work:
         store, vid = work.store, work.video_id
         stage = work.config.stage("embed", work.profile_name)
-        upstream = ["transcript", "ocr_text", "frame_captions"]
-        if work.unchanged(stage.model_dump(), upstream=upstream):
+        if work.unchanged(stage.model_dump()):
             return work.cached_result()
         texts = search_texts(
             vid,

@@ -14,6 +14,7 @@ from vidmine.media.sampling import read_manifest
 
 @dg.asset(
     partitions_def=video_partitions,
+    code_version="1",  # bump when the code changes what it makes
     deps=["scenes"],
     group_name=GROUP_PIPELINE,
     kinds={"ffmpeg", "image", "postgres"},
@@ -36,7 +37,7 @@ def keyframes(
             "long_scene_s": work.profile.long_scene_s,
         }
         candidates_dir = work.video_dir / CANDIDATES_DIR
-        if work.unchanged(params, upstream=["scenes"]):
+        if work.unchanged(params):
             shutil.rmtree(candidates_dir, ignore_errors=True)
             return work.cached_result()
         if reason:

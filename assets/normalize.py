@@ -19,6 +19,7 @@ from vidmine.media.probe import probe_media
 
 @dg.asset(
     partitions_def=video_partitions,
+    code_version="1",  # bump when the code changes what it makes
     deps=["source_video", "video_ready"],
     group_name=GROUP_PIPELINE,
     kinds={"ffmpeg", "video"},
@@ -36,7 +37,7 @@ def normalized_video(
         wants_video = work.profile.visual and bool(work.video.has_video)
         out = work.normalized_video_path
         files = [out] if wants_video else []
-        if work.unchanged({"video": wants_video}, upstream=["source_video"], files=files):
+        if work.unchanged({"video": wants_video}, files=files):
             return work.cached_result()
         if not wants_video:
             reason = (

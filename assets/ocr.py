@@ -14,6 +14,7 @@ from vidmine.transcript import clock
 
 @dg.asset(
     partitions_def=video_partitions,
+    code_version="1",  # bump when the code changes what it makes
     deps=["scenes"],
     group_name=GROUP_PIPELINE,
     kinds={"tesseract", "postgres"},
@@ -36,7 +37,7 @@ def ocr_text(
         frames_dir = work.video_dir / SAMPLES_DIR
         # A decode pass since the last reading replaced the frames the rows point at.
         shown = [t.frame_path for t in work.store.load_ocr_texts(work.video_id) if t.frame_path]
-        if work.unchanged(params, upstream=["source_video"], files=shown):
+        if work.unchanged(params, files=shown):
             read_manifest(frames_dir, work.profile.ocr_fps)  # fresh samples not needed
             return work.cached_result()
         if reason:

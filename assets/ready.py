@@ -10,6 +10,7 @@ from vidmine.readiness import required_stages, stages_not_done
 
 @dg.asset(
     partitions_def=video_partitions,
+    code_version="1",  # bump when the code changes what it makes
     deps=["embeddings", "scenes", "keyframes"],
     group_name=GROUP_PIPELINE,
     kinds={"postgres"},

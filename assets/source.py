@@ -14,6 +14,7 @@ from vidmine.registration import SourceRejected, verify_source
 
 @dg.asset(
     partitions_def=video_partitions,
+    code_version="1",  # bump when the code changes what it makes
     group_name=GROUP_PIPELINE,
     kinds={"ffmpeg", "postgres"},
     owners=OWNERS,
@@ -33,7 +34,7 @@ def source_video(
         except SourceRejected as err:
             raise dg.Failure(f"rejected {path.name}: {err}") from None
         probe, sha = verified.probe, verified.sha256
-        work.unchanged({"sha256": sha})  # always re-probed (cheap); sets the fingerprint
+        work.unchanged({"sha256": sha})  # always re-read; sets the data version
         work.summary = {
             "duration_s": probe.duration_s,
             "has_video": probe.has_video,

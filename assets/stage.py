@@ -1,6 +1,14 @@
 """What every stage asset does around its work: find the video, record the stage's
 start, outcome and duration, mark the video failed when a stage fails, and hand the
-asset the video's profile, folder and a recorder for provider calls."""
+asset the video's profile, folder and a recorder for provider calls.
+
+Whether a stage's output can be reused is Dagster's record, not ours: each asset has a
+``code_version``, and each materialization's ``DataVersion`` is a hash of that code
+version, the settings that shape the output (provider, model, profile values) and the
+data versions of the asset's declared deps. A stage whose version would not change
+keeps its output and reports the same data version, so nothing downstream goes stale,
+and the UI's "stale" marks and vidmine's reuse agree.
+"""
 
 import hashlib
 import json
@@ -25,17 +33,18 @@ from vidmine.providers.pricing import estimate_cost
 GROUP_PIPELINE = "video_pipeline"
 GROUP_CONTENT = "video_content"
 OWNERS = ["team:vidmine"]
-# Bump when a stage's code changes what it produces, so earlier results are not reused.
-STAGE_VERSIONS = {
-    "normalize": 1,
-    "transcript": 1,
-    "scenes": 1,
-    "keyframes": 1,
-    "ocr_text": 1,
-    "frame_captions": 1,
-    "embeddings": 1,
-    "content": 1,
-}
+# Dagster stores each materialization's data version under this tag.
+DATA_VERSION_TAG = "dagster/data_version"
+RETRY_NUMBER_TAG = "dagster/retry_number"  # set on the runs that run_retries launches
+
+
+def latest_data_version(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
+) -> str | None:
+    """The data version of the latest materialization of ``key`` for ``partition``."""
+    record = instance.get_latest_data_version_record(key, partition_key=partition)
+    materialization = record.asset_materialization if record is not None else None
+    return (materialization.tags or {}).get(DATA_VERSION_TAG) if materialization else None
 
 
 @dataclass
@@ -43,6 +52,8 @@ class StageWork:
     """What a stage asset works with, and what it reports back."""
 
     stage: str
+    context: dg.AssetExecutionContext
+    asset_keys: tuple[dg.AssetKey, ...]  # what this stage materializes in this step
     video: VideoRecord
     store: Store
     config: VidmineConfig
@@ -55,7 +66,6 @@ class StageWork:
     cached: bool = False
     force: bool = False
     previous: dict[str, StageState] = field(default_factory=dict)  # states before this run
-    fingerprint: str | None = None
 
     @property
     def video_id(self) -> str:
@@ -65,45 +75,47 @@ class StageWork:
         """The profile does not need this stage: report it as skipped, not failed."""
         self.skipped = True
         self.summary = {"status": "skipped", "reason": reason}
-        if self.fingerprint:
-            self.summary["fingerprint"] = self.fingerprint
         return dg.MaterializeResult(metadata={"status": "skipped", "reason": reason})
 
-    def unchanged(
-        self,
-        params: dict[str, Any],
-        upstream: Sequence[str] = (),
-        files: Sequence[Path] = (),
-    ) -> bool:
+    def unchanged(self, params: dict[str, Any], files: Sequence[Path] = ()) -> bool:
         """Whether this stage already produced its output from the same inputs.
 
-        The fingerprint covers the stage's version, the settings that shape its output
-        (profile values, provider, model) and the fingerprints of the stages it reads,
-        so changing a video's profile re-does only the stages that setting reaches.
+        Sets each of the stage's assets' data version for this materialization: a hash of
+        the asset's code version, ``params`` (the settings that shape its output) and the
+        data versions of its declared deps, so changing a video's profile re-does only the
+        stages that setting reaches. The output is reused when the latest materialization
+        has that same version, the stage's last attempt ended well, nothing forces a redo,
+        and ``files`` still exist.
         """
-        upstream_prints = {
-            name: (self.previous[name].metadata or {}).get("fingerprint")
-            if name in self.previous
-            else None
-            for name in upstream
+        assets_def = self.context.assets_def
+        partition = self.video_id
+        instance = self.context.instance
+        deps = sorted(
+            {dep for key in self.asset_keys for dep in assets_def.asset_deps.get(key, ())},
+            key=lambda key: key.to_user_string(),
+        )
+        inputs = {
+            dep.to_user_string(): latest_data_version(instance, dep, partition) for dep in deps
         }
-        payload = {
-            "stage": self.stage,
-            "version": STAGE_VERSIONS.get(self.stage, 1),
-            "params": params,
-            "upstream": upstream_prints,
-        }
-        blob = json.dumps(payload, sort_keys=True, default=str).encode()
-        self.fingerprint = hashlib.sha256(blob).hexdigest()[:16]
         before = self.previous.get(self.stage)
         reusable = (
             not self.force
             and before is not None
             and before.status in ("succeeded", "skipped")
-            and (before.metadata or {}).get("fingerprint") == self.fingerprint
             and all(path.exists() for path in files)
         )
+        for key in self.asset_keys:
+            payload = {
+                "code_version": assets_def.code_versions_by_key.get(key),
+                "params": params,
+                "inputs": inputs,
+            }
+            blob = json.dumps(payload, sort_keys=True, default=str).encode()
+            version = hashlib.sha256(blob).hexdigest()[:20]
+            self.context.set_data_version(key, dg.DataVersion(version))
+            reusable = reusable and latest_data_version(instance, key, partition) == version
         if reusable:
+            assert before is not None
             self.cached = True
             self.skipped = before.status == "skipped"
             self.summary = {**(before.metadata or {}), "reused": True}
@@ -169,8 +181,10 @@ def stage_work(
     media: MediaLibrary,
     providers: AIProviders,
     *,
+    asset_keys: Sequence[str] | None = None,
     fails_video: bool = True,
 ) -> Iterator[StageWork]:
+    """``asset_keys``: the assets this stage materializes; by default the step's selection."""
     video_id = context.partition_key
     store = database.store()
     video = store.get_video(video_id)
@@ -190,8 +204,15 @@ def stage_work(
         store.set_video_profile(video_id, tagged_profile)
         video = store.get_video(video_id) or video
     profile_name = video_profile_name(video, config)
+    keys = (
+        tuple(dg.AssetKey(key) for key in asset_keys)
+        if asset_keys is not None
+        else tuple(context.selected_asset_keys)
+    )
     work = StageWork(
         stage=stage,
+        context=context,
+        asset_keys=keys,
         video=video,
         store=store,
         config=config,
@@ -202,9 +223,13 @@ def stage_work(
         previous=store.stage_states(video_id),
     )
     store.start_stage(video_id, stage)
-    # A run of the pipeline starts at source_video; a stage re-run alone (a per-stage job,
+    # A run of the pipeline starts at source_video; an automatic retry of a run whose
+    # worker died starts where that run stopped; a stage re-run alone (a per-stage job,
     # content) leaves a ready video ready unless it fails.
-    if stage == "source_video" and video.status != "processing":
+    retried = bool(context.run.tags.get(RETRY_NUMBER_TAG))
+    if (stage == "source_video" or (retried and video.status == "failed")) and (
+        video.status != "processing"
+    ):
         store.set_video_status(video_id, "processing")
     started = time.monotonic()
     try:
@@ -220,8 +245,6 @@ def stage_work(
     seconds = time.monotonic() - started
     work.save_provider_calls()
     status = "skipped" if work.skipped else "succeeded"
-    if work.fingerprint:
-        work.summary["fingerprint"] = work.fingerprint
     if not work.cached:
         work.summary["seconds"] = round(seconds, 3)
     store.finish_stage(video_id, stage, status, seconds, work.summary)

@@ -12,6 +12,7 @@ from vidmine.transcript import to_srt, transcript_preview
 
 @dg.asset(
     partitions_def=video_partitions,
+    code_version="1",  # bump when the code changes what it makes
     deps=["audio_wav"],
     group_name=GROUP_PIPELINE,
     kinds={"whisper", "postgres"},
@@ -29,7 +30,7 @@ def transcript(
     with stage_work(context, "transcript", database, media, providers) as work:
         stage = work.config.stage("transcribe", work.profile_name)
         srt = work.video_dir / "transcript.srt"
-        if work.unchanged(stage.model_dump(), upstream=["source_video"], files=[srt]):
+        if work.unchanged(stage.model_dump(), files=[srt]):
             return work.cached_result()
         wav = work.audio_wav_path
         if work.video.has_audio and wav.is_file():
