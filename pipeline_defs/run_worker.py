@@ -31,7 +31,7 @@ PRELOADED_MODULES = (
     "vidmine.media.keyframes",
     "vidmine.media.ocr",
     "vidmine.media.visual",
-    "vidmine.providers.openai_compat",
+    "vidmine.providers.openai",
     "vidmine.providers.minilm",
     "faster_whisper",
     "ctranslate2",

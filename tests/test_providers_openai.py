@@ -24,7 +24,7 @@ from vidmine.providers.base import (
 )
 from vidmine.providers.cache import MemoryCache, cache_key
 from vidmine.providers.limits import RetryPolicy, limiter_for
-from vidmine.providers.openai_compat import (
+from vidmine.providers.openai import (
     OpenAICaptioner,
     OpenAIEmbedder,
     OpenAITextGenerator,
