@@ -14,7 +14,7 @@ import dagster as dg
 from pipeline_defs.partitions import video_partitions
 from pipeline_defs.tags import provider_run_tags
 from vidmine.config import VidmineConfig
-from vidmine.content.types import CONTENT_TYPES
+from vidmine.content.kinds import CONTENT_TYPES
 
 PROCESS_VIDEO_JOB = "process_video"
 
