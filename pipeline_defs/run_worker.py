@@ -33,6 +33,8 @@ PRELOADED_MODULES = (
     "vidmine.media.visual",
     "vidmine.providers.openai",
     "vidmine.providers.minilm",
+    "sklearn.feature_extraction.text",  # the extractive content writer's TF-IDF
+    "sklearn.metrics.pairwise",
     "faster_whisper",
     "ctranslate2",
     "tokenizers",

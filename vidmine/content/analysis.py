@@ -7,18 +7,21 @@ the text helpers here. Speech is quoted, on-screen text is labelled as such and 
 rest states only counts and times, so nothing claims more than the facts hold.
 
 Sentences are ranked by how close their TF-IDF word vector lies to the centroid of
-the whole video (or of one chapter), keywords by TF-IDF against a built-in English
-stop-word list. Everything is deterministic: ties break on time, then text.
+the whole video (or of one chapter), keywords by TF-IDF against scikit-learn's English
+stop-word list with the fillers of speech added. Everything is deterministic: ties
+break on time, then text.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
-import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from vidmine.content.context import VideoContext
 from vidmine.content.markdown import format_timestamp
@@ -26,31 +29,34 @@ from vidmine.content.markdown import format_timestamp
 HASHTAG_COUNT = 3
 TOP_MOMENTS = 5  # how many moments the summarising kinds quote
 
-# Common English function words plus the fillers of speech, which carry no topic.
-_STOP_WORDS_TEXT = """
-    a about above after again against all almost also although always am among an and
-    another any anyone anything are aren't around as at away back be because been
-    before being below between both but by can can't cannot could couldn't did didn't
-    do does doesn't doing don't done down during each either else enough etc even ever
-    every everything few for from further get gets getting go goes going gone gonna got
-    gotta had hadn't has hasn't have haven't having he he'd he'll he's her here here's
-    hers herself him himself his how how's however i i'd i'll i'm i've if in into is
-    isn't it it's its itself just kind know let let's like likely made make makes many
-    may maybe me might mine more most much must mustn't my myself need needs neither
-    never no nor not nothing now of off often oh ok okay on once one only onto or other
-    others otherwise our ours ourselves out over own per perhaps put quite rather
-    really right said same say says see seem seems shall shan't she she'd she'll she's
-    should shouldn't since so some something somewhat still such sure take than that
-    that's the their theirs them themselves then there there's therefore these they
-    they'd they'll they're they've thing things think this those though through thus
-    to too toward towards uh um under until up upon us use used using very via want
-    wanna was wasn't way we we'd we'll we're we've well went were weren't what what's
-    whatever when when's where where's whether which while who who's whom whose why
-    why's will with within without won't would wouldn't yeah yes yet you you'd you'll
-    you're you've your yours yourself yourselves actually basically literally lot lots
-    mean means okay pretty stuff sort anyway alright hey hi hello thanks thank
+# scikit-learn's English list, plus what it lacks for speech: fillers, verbs of talk
+# and the contractions our tokenizer keeps whole ("don't"), none of which name a topic.
+_SPEECH_WORDS = """
+    actually alright anyway aren't away basically can't couldn't did didn't does doesn't
+    doing don't gets getting goes going gone gonna got gotta hadn't hasn't haven't having
+    he'd he'll he's hello here's hey hi how's i'd i'll i'm i've isn't it's just kind know
+    let let's like likely literally lot lots make makes maybe mean means mustn't need needs
+    oh ok okay pretty quite really right said say says shall shan't she'd she'll she's
+    shouldn't somewhat sort stuff sure thank thanks that's theirs there's they'd they'll
+    they're they've thing things think uh um use used using wanna want wasn't way we'd
+    we'll we're we've went weren't what's when's where's who's why's won't wouldn't yeah
+    yes you'd you'll you're you've
 """
-STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+# Words of scikit-learn's list that name topics a video can be about (its documentation
+# warns the list has known issues); kept as terms.
+_TOPIC_WORDS = frozenset({"bill", "fire", "interest", "mill", "system"})
+SCORE_DECIMALS = 9  # scores equal to this many places are ties, broken on time or text
+
+# scikit-learn is imported where it is used, not at the top: importing it takes a second
+# or more, and most processes that import vidmine.content never write extractive content.
+
+
+@functools.cache
+def stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return (ENGLISH_STOP_WORDS - _TOPIC_WORDS) | frozenset(_SPEECH_WORDS.split())
+
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…])\s+")
@@ -73,7 +79,7 @@ def words_of(text: str) -> list[str]:
 
 def is_term(word: str) -> bool:
     # Two letters at least: "500g" or "2024" name no topic, "gpt4" and "mp3" do.
-    return len(word) >= 3 and word not in STOP_WORDS and sum(ch.isalpha() for ch in word) >= 2
+    return len(word) >= 3 and word not in stop_words() and sum(ch.isalpha() for ch in word) >= 2
 
 
 def terms_of(text: str) -> tuple[str, ...]:
@@ -154,26 +160,28 @@ def _units(ctx: VideoContext) -> list[TextUnit]:
     return units
 
 
-def _norm(vector: dict[str, float]) -> float:
-    return math.sqrt(sum(w * w for w in vector.values()))
-
-
-def _cosine(a: dict[str, float], b: dict[str, float], b_norm: float) -> float:
-    norm = _norm(a) * b_norm
-    if not norm:
-        return 0.0
-    return sum(weight * b.get(term, 0.0) for term, weight in a.items()) / norm
-
-
 class Analysis:
-    """Term weights, keywords and sentence rankings of one video, computed once."""
+    """Term weights, keywords and sentence rankings of one video, computed once.
+
+    Each unit is a document of scikit-learn's ``TfidfVectorizer`` over its terms:
+    raw counts times smoothed idf, not normalised (a long sentence weighs more in a
+    centroid than a short one).
+    """
 
     def __init__(self, ctx: VideoContext) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         self.ctx = ctx
         self.units = _units(ctx)
-        doc_freq = Counter(term for u in self.units for term in set(u.terms))
-        n_docs = len(self.units)
-        self.idf = {t: math.log((1 + n_docs) / (1 + df)) + 1.0 for t, df in doc_freq.items()}
+        self._row = {unit: row for row, unit in enumerate(self.units)}
+        # Rows are units, columns terms; None when there are no terms at all (the
+        # vectorizer refuses an empty vocabulary).
+        self._weights = None
+        self.idf: dict[str, float] = {}
+        if any(unit.terms for unit in self.units):
+            vectorizer = TfidfVectorizer(analyzer=terms_of, norm=None, smooth_idf=True)
+            self._weights = vectorizer.fit_transform([unit.text for unit in self.units])
+            self.idf = dict(zip(vectorizer.get_feature_names_out(), vectorizer.idf_, strict=True))
         self.speech = [u for u in self.units if u.source == "speech"]
         self.screen = [u for u in self.units if u.source == "screen"]
         self.frames = [u for u in self.units if u.source == "frame"]
@@ -182,27 +190,25 @@ class Analysis:
         self.ranked = self.rank(self.primary)
         self.keywords = self._keywords()
 
-    def vector(self, unit: TextUnit) -> dict[str, float]:
-        counts = Counter(unit.terms)
-        return {term: count * self.idf[term] for term, count in counts.items()}
-
     def rank(self, units: Sequence[TextUnit]) -> list[TextUnit]:
         """Units most like their centroid first; one-word units rank below the rest."""
-        vectors = [self.vector(u) for u in units]
-        centroid: Counter[str] = Counter()
-        for vec in vectors:
-            centroid.update(vec)
+        from sklearn.metrics.pairwise import cosine_similarity
 
-        centroid_norm = _norm(centroid)
+        if not units:
+            return []
+        similarity = np.zeros(len(units))
+        if self._weights is not None:
+            rows = self._weights[[self._row[unit] for unit in units]]
+            similarity = cosine_similarity(rows, np.asarray(rows.sum(axis=0))).ravel()
 
-        def key(item: tuple[TextUnit, dict[str, float]]) -> tuple[float, float, str]:
-            unit, vec = item
-            score = _cosine(vec, centroid, centroid_norm)
+        def key(item: tuple[TextUnit, float]) -> tuple[float, float, str]:
+            unit, score = item
             if len(set(unit.terms)) < 2:
                 score -= 1.0
-            return (-score, unit.start_s, unit.text)
+            return (-round(score, SCORE_DECIMALS), unit.start_s, unit.text)
 
-        return [unit for unit, _ in sorted(zip(units, vectors, strict=True), key=key)]
+        ranked = sorted(zip(units, similarity.tolist(), strict=True), key=key)
+        return [unit for unit, _ in ranked]
 
     def top(self, count: int, ranked: Sequence[TextUnit] | None = None) -> list[TextUnit]:
         """The best ``count`` units that do not repeat each other, best first."""
@@ -224,11 +230,10 @@ class Analysis:
         return sorted(self.top(count), key=lambda u: (u.start_s, u.text))
 
     def _keywords(self) -> list[str]:
-        scores: Counter[str] = Counter()
+        totals = [] if self._weights is None else self._weights.sum(axis=0).A1.tolist()
+        scores = dict(zip(self.idf, totals, strict=True))
         pair_counts: Counter[tuple[str, str]] = Counter()
         for unit in self.units:
-            for term in unit.terms:
-                scores[term] += self.idf[term]
             words = words_of(unit.text)
             for first, second in itertools.pairwise(words):
                 if is_term(first) and is_term(second) and first != second:
@@ -236,7 +241,7 @@ class Analysis:
         for (first, second), count in pair_counts.items():
             if count >= 2:  # a pair seen once is a coincidence, not a phrase
                 scores[f"{first} {second}"] = count * (self.idf[first] + self.idf[second])
-        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+        ranked = sorted(scores.items(), key=lambda item: (-round(item[1], SCORE_DECIMALS), item[0]))
         return [term for term, _ in ranked]
 
     def distinct_keywords(self, count: int) -> list[str]:
