@@ -15,7 +15,7 @@ from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.config import LOCAL_PROVIDER
 from vidmine.content.context import build_video_context, keyframe_times
 from vidmine.content.generate import generate_content
-from vidmine.content.types import CONTENT_TYPES, content_spec
+from vidmine.content.kinds import CONTENT_TYPES, content_kind
 
 CONTENT_DEPS = ["transcript", "scenes", "ocr_text", "frame_captions"]
 CONTENT_CODE_VERSION = 1  # bump when the code around the prompts changes what it writes
@@ -37,7 +37,7 @@ def content_code_version(content_type: str) -> str:
         dg.AssetSpec(
             content_type,
             deps=CONTENT_DEPS,
-            description=content_spec(content_type).description,
+            description=content_kind(content_type).description,
             kinds={"openai", "postgres"},
             owners=OWNERS,
             group_name=GROUP_CONTENT,

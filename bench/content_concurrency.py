@@ -21,7 +21,7 @@ import time
 from vidmine.config import ProviderConfig
 from vidmine.content import CONTENT_TYPES, VideoContext, build_video_context, generate_content
 from vidmine.models import OcrText, Scene, TranscriptSegment
-from vidmine.providers.openai_compat import OpenAITextGenerator
+from vidmine.providers.openai import OpenAITextGenerator
 from vidmine.testing.fake_openai import FakeOpenAI, running_fake_openai
 
 MODEL = "gpt-4o-mini"

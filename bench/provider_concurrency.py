@@ -45,7 +45,7 @@ from PIL import Image
 
 from vidmine.config import ProviderConfig
 from vidmine.providers.base import FrameInput
-from vidmine.providers.openai_compat import OpenAICaptioner
+from vidmine.providers.openai import OpenAICaptioner
 from vidmine.providers.slots import RequestSlots, request_slots_for
 from vidmine.settings import VidmineHome
 from vidmine.testing.fake_openai import FakeOpenAI, running_fake_openai
@@ -60,7 +60,7 @@ import json, sys
 from pathlib import Path
 from vidmine.config import ProviderConfig
 from vidmine.providers.base import FrameInput
-from vidmine.providers.openai_compat import OpenAICaptioner
+from vidmine.providers.openai import OpenAICaptioner
 from vidmine.providers.slots import request_slots_for
 
 spec = json.loads(sys.argv[1])

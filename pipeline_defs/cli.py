@@ -212,13 +212,13 @@ def content(
     fmt: Annotated[str, typer.Option("--format", help="md or json")] = "md",
 ) -> None:
     """Print the written content of a video (titles, description, chapters, ...)."""
-    from vidmine.content.types import CONTENT_TYPES, content_spec
+    from vidmine.content.kinds import CONTENT_TYPES, content_kind
 
     if fmt not in ("md", "json"):
         _fail("--format must be md or json")
     if content_type is not None:
         try:
-            content_spec(content_type)
+            content_kind(content_type)
         except ValueError as err:  # names the known types
             _fail(f"--type: {err}")
     store = _store()

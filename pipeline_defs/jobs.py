@@ -14,7 +14,7 @@ import dagster as dg
 from assets.partitions import video_partitions
 from assets.tags import job_run_tags
 from vidmine.config import VidmineConfig
-from vidmine.content.types import CONTENT_TYPES
+from vidmine.content.kinds import CONTENT_TYPES
 
 PROCESS_VIDEO_JOB = "process_video"
 

@@ -31,8 +31,10 @@ PRELOADED_MODULES = (
     "vidmine.media.keyframes",
     "vidmine.media.ocr",
     "vidmine.media.visual",
-    "vidmine.providers.openai_compat",
+    "vidmine.providers.openai",
     "vidmine.providers.minilm",
+    "sklearn.feature_extraction.text",  # the extractive content writer's TF-IDF
+    "sklearn.metrics.pairwise",
     "faster_whisper",
     "ctranslate2",
     "tokenizers",

@@ -7,6 +7,7 @@ object implementing vidmine's own ``TextGenerator`` protocol.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import math
 import random
@@ -17,7 +18,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from vidmine.content import (
-    CONTENT_SPECS,
+    CONTENT_KINDS,
     CONTENT_TYPES,
     ContentValidationError,
     VideoContext,
@@ -31,7 +32,7 @@ from vidmine.content import (
     keyframe_times,
     validate_content,
 )
-from vidmine.content.types import X_POST_MAX_CHARS
+from vidmine.content.kinds.x_post import X_POST_MAX_CHARS
 from vidmine.models import FrameCaption, Keyframe, OcrText, Scene, TranscriptSegment
 from vidmine.providers.base import GenerationRequest, GenerationResult
 
@@ -163,11 +164,24 @@ def test_content_types_in_order_with_strict_mode_schemas() -> None:
         "newsletter_summary",
         "short_clip_plan",
     )
-    for name, spec in CONTENT_SPECS.items():
+    for name, spec in CONTENT_KINDS.items():
         Draft202012Validator.check_schema(spec.schema)
         assert spec.schema["type"] == "object"
         _walk(spec.schema, name)
         assert spec.system_prompt and spec.description and spec.label
+
+
+def test_a_kind_version_follows_its_prompt_and_schema() -> None:
+    versions = {name: kind.version for name, kind in CONTENT_KINDS.items()}
+    assert len(set(versions.values())) == len(versions)  # one per kind
+    assert all(len(v) == 12 and int(v, 16) >= 0 for v in versions.values())
+    chapters = CONTENT_KINDS["chapters"]
+    assert dataclasses.replace(chapters).version == chapters.version  # stable for the same kind
+    reworded = dataclasses.replace(chapters, task=chapters.task + " Be brief.")
+    reshaped = dataclasses.replace(chapters, schema={**chapters.schema, "description": "x"})
+    revised = dataclasses.replace(chapters, revision=chapters.revision + 1)
+    others = {reworded.version, reshaped.version, revised.version}
+    assert len(others) == 3 and chapters.version not in others
 
 
 # --- context and prompt ----------------------------------------------------------------
@@ -498,9 +512,9 @@ def test_generate_content_batches_once_and_one_bad_answer_fails_alone() -> None:
     batch = generator.batches[0]
     assert [r.key for r in batch] == list(CONTENT_TYPES)
     for request in batch:
-        assert request.schema == CONTENT_SPECS[request.key].schema
+        assert request.schema == CONTENT_KINDS[request.key].schema
         assert request.schema_name == request.key
-        assert request.system == CONTENT_SPECS[request.key].system_prompt
+        assert request.system == CONTENT_KINDS[request.key].system_prompt
         assert "Duration: 72.0 s" in request.user
 
     assert list(results) == list(CONTENT_TYPES)

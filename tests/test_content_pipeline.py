@@ -26,7 +26,7 @@ from pipeline_defs.cli import app
 from pipeline_defs.definitions import defs
 from resources import AIProviders, VidmineDatabase
 from vidmine.content import (
-    CONTENT_SPECS,
+    CONTENT_KINDS,
     CONTENT_TYPES,
     VideoContext,
     build_video_context,
@@ -381,7 +381,7 @@ def test_cli_prints_content_as_markdown_json_and_one_type(env: dict, talk: str) 
     for record in records.values():
         assert record.markdown.strip() in md.stdout
     headings = [line for line in md.stdout.splitlines() if line.startswith("## ")]
-    assert headings == [f"## {CONTENT_SPECS[t].label}" for t in CONTENT_TYPES]  # reading order
+    assert headings == [f"## {CONTENT_KINDS[t].label}" for t in CONTENT_TYPES]  # reading order
 
     as_json = runner.invoke(app, ["content", talk, "--format", "json"])
     assert as_json.exit_code == 0, as_json.output

@@ -40,7 +40,7 @@ CAPTION_WORKER = textwrap.dedent(
     from pathlib import Path
     from vidmine.config import ProviderConfig
     from vidmine.providers.base import FrameInput
-    from vidmine.providers.openai_compat import OpenAICaptioner
+    from vidmine.providers.openai import OpenAICaptioner
 
     base_url, slots_url, frames_dir, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     config = ProviderConfig(base_url=base_url, max_concurrent=2, requests_per_minute=60000)

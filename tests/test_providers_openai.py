@@ -24,7 +24,7 @@ from vidmine.providers.base import (
 )
 from vidmine.providers.cache import MemoryCache, cache_key
 from vidmine.providers.limits import RetryPolicy, limiter_for
-from vidmine.providers.openai_compat import (
+from vidmine.providers.openai import (
     OpenAICaptioner,
     OpenAIEmbedder,
     OpenAITextGenerator,
@@ -405,6 +405,26 @@ def test_a_cache_hit_makes_no_request(frames):
     assert statuses.count("cached") == 1 + 2 + 2
     cached = [c for c in recorder.calls if c.status == "cached"]
     assert all(c.cached and c.input_tokens == 0 for c in cached)
+
+
+def test_a_rerun_after_a_partial_failure_pays_only_for_what_failed():
+    cache = MemoryCache()
+    policy = RetryPolicy(max_retries=0, initial_backoff_s=0.01)
+    requests = [
+        GenerationRequest(key, "s", f"{key} GARBLE" if key == "b" else key, key, SUMMARY_SCHEMA)
+        for key in ("a", "b", "c")
+    ]
+    with running_fake_openai(malformed_marker="GARBLE") as fake:
+        generator = _generator(fake, MemoryRecorder(), cache=cache, policy=policy)
+        first = generator.generate_many(requests)
+        assert [r.value is not None for r in first] == [True, False, True]
+        assert len(cache) == 2  # each success is stored, whatever happened to the others
+        fake.configure(malformed_marker=None)
+        before = fake.stats()["requests"]
+        second = generator.generate_many(requests)
+        assert fake.stats()["requests"] - before == 1
+    assert all(r.error is None and r.value for r in second)
+    assert [r.value for r in second][::2] == [r.value for r in first][::2]
 
 
 def test_cache_key_is_canonical():

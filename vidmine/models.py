@@ -124,3 +124,20 @@ class SearchHit:
     snippet: str
     score: float
     item_id: str = ""
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One request to a provider, as recorded for cost and debugging (never holds a key)."""
+
+    stage: str
+    provider: str
+    model: str
+    status: str  # "ok" | "error" | "cached"
+    latency_ms: float
+    retries: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    audio_seconds: float = 0.0
+    error: str = ""
+    cached: bool = False

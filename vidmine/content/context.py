@@ -1,9 +1,10 @@
-"""What the content writers know about one video, and the prompt built from it.
+"""What the content writers know about one video, and the digest a prompt is built from.
 
 ``VideoContext`` gathers the facts earlier stages produced (transcript, scenes, OCR,
-captions) with every time clamped into the video. ``build_prompt`` turns it into a
-compact, timestamped digest for a language model, sampled evenly over the whole
-video when it would exceed the budget, followed by the rules the answer must obey.
+captions) with every time clamped into the video. ``digest_lines`` and
+``select_evenly`` make a compact, timestamped digest of it for a language model,
+sampled evenly over the whole video when it would exceed the budget (see
+:mod:`vidmine.content.prompt`). Knows no content kind.
 """
 
 from __future__ import annotations
@@ -15,14 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from vidmine.content.types import CHAPTER_SNAP_TOLERANCE_S, content_spec
 from vidmine.models import FrameCaption, Keyframe, OcrText, Scene, TranscriptSegment
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PROMPT_CHARS = 24_000  # about 6k tokens of digest at ~4 characters a token
 MAX_LINE_CHARS = 400  # one long segment or OCR block must not crowd out the rest
-MAX_LISTED_BOUNDARIES = 200
 
 
 @dataclass(frozen=True)
@@ -155,7 +153,7 @@ def chapter_boundaries(ctx: VideoContext) -> list[float]:
     return sorted(t for t in times if t == 0.0 or t < ctx.duration_s)
 
 
-def _seconds(value: float) -> str:
+def seconds_text(value: float) -> str:
     return f"{value:.1f}"
 
 
@@ -166,15 +164,23 @@ def _cap(text: str, limit: int = MAX_LINE_CHARS) -> str:
 def digest_lines(ctx: VideoContext) -> list[tuple[float, str]]:
     """Every fact as one timestamped line, in time order (scene lines before what they hold)."""
     lines: list[tuple[float, int, str]] = [
-        (s.start_s, 0, f"[scene {s.index} {_seconds(s.start_s)}-{_seconds(s.end_s)}s]")
+        (s.start_s, 0, f"[scene {s.index} {seconds_text(s.start_s)}-{seconds_text(s.end_s)}s]")
         for s in ctx.scenes
     ]
     lines += [
-        (s.start_s, 1, f"[{_seconds(s.start_s)}-{_seconds(s.end_s)}s] speech: {_cap(s.text)}")
+        (
+            s.start_s,
+            1,
+            f"[{seconds_text(s.start_s)}-{seconds_text(s.end_s)}s] speech: {_cap(s.text)}",
+        )
         for s in ctx.segments
     ]
     lines += [
-        (o.start_s, 2, f"[{_seconds(o.start_s)}-{_seconds(o.end_s)}s] on screen: {_cap(o.text)}")
+        (
+            o.start_s,
+            2,
+            f"[{seconds_text(o.start_s)}-{seconds_text(o.end_s)}s] on screen: {_cap(o.text)}",
+        )
         for o in ctx.ocr_texts
     ]
     for cap in ctx.captions:
@@ -184,7 +190,7 @@ def digest_lines(ctx: VideoContext) -> list[tuple[float, str]]:
             text = f"{text} | text: {cap.on_screen_text}" if text else f"text: {cap.on_screen_text}"
         if text:
             lines.append(
-                (cap.timestamp_s, 3, f"[{_seconds(cap.timestamp_s)}s] {kind}: {_cap(text)}")
+                (cap.timestamp_s, 3, f"[{seconds_text(cap.timestamp_s)}s] {kind}: {_cap(text)}")
             )
     lines.sort(key=lambda item: (item[0], item[1]))
     return [(t, line) for t, _, line in lines]
@@ -227,59 +233,3 @@ def select_evenly(lines: Sequence[str], max_chars: int) -> list[int]:
             kept.append(index)
             used += cost
     return sorted(kept)
-
-
-def _type_rules(ctx: VideoContext, content_type: str) -> list[str]:
-    duration = _seconds(ctx.duration_s)
-    if content_type == "chapters":
-        boundaries = chapter_boundaries(ctx)
-        shown = [
-            boundaries[i] for i in sorted(spread_order(len(boundaries))[:MAX_LISTED_BOUNDARIES])
-        ]
-        listed = ", ".join(_seconds(b) for b in shown)
-        more = (
-            "" if len(shown) == len(boundaries) else " (a sample; any scene or speech start works)"
-        )
-        return [
-            "The first chapter starts at 0.",
-            f"Allowed chapter start times in seconds{more}: {listed}.",
-            f"A start more than {CHAPTER_SNAP_TOLERANCE_S:g} s from every allowed time is rejected.",
-        ]
-    if content_type == "short_clip_plan":
-        return [f"Each clip has 0 <= start_s < end_s <= {duration}."]
-    return []
-
-
-def build_prompt(
-    ctx: VideoContext, content_type: str, *, max_chars: int = DEFAULT_PROMPT_CHARS
-) -> str:
-    """The user message for one content type: video facts, the digest, then the rules."""
-    spec = content_spec(content_type)
-    timed = digest_lines(ctx)
-    lines = [line for _, line in timed]
-    kept = select_evenly(lines, max_chars)
-    header = [
-        f"Video file: {ctx.file_name or ctx.video_id}",
-        f"Duration: {_seconds(ctx.duration_s)} s",
-        f"Facts: {len(ctx.segments)} speech segments, {len(ctx.scenes)} scenes, "
-        f"{len(ctx.ocr_texts)} on-screen texts, {len(ctx.captions)} frame captions.",
-    ]
-    if not lines:
-        digest = "(nothing was found: no speech, scenes, on-screen text or frame captions)"
-    else:
-        digest = "\n".join(lines[i] for i in kept)
-        if len(kept) < len(lines):
-            digest = (
-                f"(sampled: {len(kept)} of {len(lines)} lines, spread evenly over the video)\n"
-                + digest
-            )
-    rules = [
-        f"All times are seconds from the start, within 0..{_seconds(ctx.duration_s)}.",
-        "Use only what the digest says.",
-        *_type_rules(ctx, content_type),
-    ]
-    return (
-        "\n".join(header)
-        + f"\n\nTask: {spec.description}\n\nDigest (time-ordered):\n{digest}\n\nRules:\n"
-        + "\n".join(f"- {rule}" for rule in rules)
-    )

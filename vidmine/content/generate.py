@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidmine.config import DEFAULT_STAGE_MODELS, LOCAL_PROVIDER
-from vidmine.content.context import VideoContext, build_prompt
+from vidmine.content.context import VideoContext
 from vidmine.content.extractive import extractive_contents
+from vidmine.content.kinds import CONTENT_TYPES, content_kind
+from vidmine.content.prompt import build_prompt
 from vidmine.content.render import content_markdown
-from vidmine.content.types import CONTENT_TYPES, content_spec
 from vidmine.content.validate import ContentValidationError, validate_content
 from vidmine.providers.base import GenerationRequest, GenerationResult, TextGenerator
 
@@ -44,7 +45,7 @@ class ContentResult:
 def _requested_types(types: Sequence[str]) -> list[str]:
     unique = list(dict.fromkeys(types))
     for content_type in unique:
-        content_spec(content_type)  # unknown names fail before any call is made
+        content_kind(content_type)  # unknown names fail before any call is made
     return unique
 
 
@@ -100,15 +101,16 @@ def generate_content(
         model = generator.model if generator is not None else EXTRACTIVE_MODEL
         return _extractive(ctx, wanted, model)
 
+    kinds = [content_kind(content_type) for content_type in wanted]
     requests = [
         GenerationRequest(
-            key=content_type,
-            system=content_spec(content_type).system_prompt,
-            user=build_prompt(ctx, content_type),
-            schema_name=content_type,
-            schema=content_spec(content_type).schema,
+            key=kind.name,
+            system=kind.system_prompt,
+            user=build_prompt(ctx, kind.name),
+            schema_name=kind.name,
+            schema=kind.schema,
         )
-        for content_type in wanted
+        for kind in kinds
     ]
     # One batch: the provider runs it at its own concurrency instead of one by one.
     answers = {answer.key: answer for answer in generator.generate_many(requests)}

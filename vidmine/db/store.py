@@ -29,6 +29,7 @@ from psycopg.types.json import Jsonb
 
 from vidmine.db.connection import connect, normalize_url
 from vidmine.models import (
+    CallRecord,
     FrameCaption,
     Keyframe,
     OcrText,
@@ -40,7 +41,6 @@ from vidmine.models import (
     scene_id,
     segment_id,
 )
-from vidmine.providers.base import CallRecord
 
 log = logging.getLogger(__name__)
 

@@ -12,24 +12,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from vidmine.models import FrameCaption, TranscriptSegment
+# CallRecord lives with the other plain records, so the store can write it without
+# importing the provider layer; it is re-exported here for the providers' callers.
+from vidmine.models import CallRecord, FrameCaption, TranscriptSegment
 
-
-@dataclass(frozen=True)
-class CallRecord:
-    """One request to a provider, as recorded for cost and debugging (never holds a key)."""
-
-    stage: str
-    provider: str
-    model: str
-    status: str  # "ok" | "error" | "cached"
-    latency_ms: float
-    retries: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    audio_seconds: float = 0.0
-    error: str = ""
-    cached: bool = False
+__all__ = [
+    "CallRecord",
+    "CallRecorder",
+    "Captioner",
+    "Embedder",
+    "FrameInput",
+    "GenerationRequest",
+    "GenerationResult",
+    "MemoryRecorder",
+    "ProviderError",
+    "TextGenerator",
+    "Transcriber",
+]
 
 
 class CallRecorder(Protocol):

@@ -5,10 +5,11 @@ input content (image bytes, audio bytes or text) and the request parameters that
 change the answer. The OpenAI-compatible providers look an entry up before asking and
 store the answer after; a hit is recorded as a call with status ``"cached"``.
 
-The database-backed cache is the Store (``Store.cache_get`` / ``Store.cache_put``);
-:class:`MemoryCache` is the in-process one, for tests and one-off runs. Callers use a
-cache from one thread at a time (the providers consult it in the calling thread, not
-in their worker threads), so a Store holding one connection is a valid cache.
+The database-backed cache is the Store (``Store.cache_get`` / ``Store.cache_put``), a
+:class:`DatabaseCache` by its shape; :class:`MemoryCache` is the in-process one, for
+tests and one-off runs. Callers use a cache from one thread at a time (the providers
+consult it in the calling thread, not in their worker threads), so a Store holding one
+connection is a valid cache.
 """
 
 from __future__ import annotations
@@ -17,13 +18,24 @@ import hashlib
 import json
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class ResponseCache(Protocol):
     def cache_get(self, key: str) -> dict[str, Any] | None: ...
 
     def cache_put(self, key: str, provider: str, model: str, response: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class DatabaseCache(ResponseCache, Protocol):
+    """A cache kept in vidmine's database (the Store is one, structurally).
+
+    Its ``url`` also locates the request slots that bound a provider across processes;
+    naming the shape here keeps the provider layer from importing the database layer.
+    """
+
+    url: str
 
 
 class MemoryCache:

@@ -7,8 +7,8 @@ OpenAI-compatible endpoint described under ``providers.<name>`` in vidmine.yaml.
 An OpenAI-compatible provider's ``max_concurrent`` is held across processes through
 request slots in vidmine's database (:mod:`vidmine.providers.slots`) whenever the
 database is known: given as ``slots_database_url``, or taken from the cache when the
-cache is vidmine's :class:`~vidmine.db.store.Store` (as in pipeline runs and the CLI).
-Without either, the bound holds within this process only.
+cache is vidmine's Store, a :class:`~vidmine.providers.cache.DatabaseCache` (as in
+pipeline runs and the CLI). Without either, the bound holds within this process only.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from vidmine.config import LOCAL_PROVIDER, ConfigError, VidmineConfig
-from vidmine.db.store import Store
 from vidmine.providers import local
 from vidmine.providers.base import CallRecorder, Captioner, Embedder, TextGenerator, Transcriber
-from vidmine.providers.cache import ResponseCache
-from vidmine.providers.openai_compat import (
+from vidmine.providers.cache import DatabaseCache, ResponseCache
+from vidmine.providers.openai import (
     OpenAICaptioner,
     OpenAIEmbedder,
     OpenAITextGenerator,
@@ -49,7 +48,7 @@ def _choice(config: VidmineConfig, stage: str, profile: str | None) -> tuple[str
 def _slots_url(cache: ResponseCache | None, slots_database_url: str | None) -> str | None:
     if slots_database_url is not None:
         return slots_database_url
-    return cache.url if isinstance(cache, Store) else None
+    return cache.url if isinstance(cache, DatabaseCache) else None
 
 
 def _remote(
