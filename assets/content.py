@@ -2,8 +2,6 @@
 posts, briefs, a clip plan), made in one step so their provider calls run
 concurrently under the provider's limits, each stored and shown on its own."""
 
-import hashlib
-import json
 from collections.abc import Iterator
 
 import dagster as dg
@@ -18,18 +16,6 @@ from vidmine.content.generate import generate_content
 from vidmine.content.kinds import CONTENT_TYPES, content_kind
 
 CONTENT_DEPS = ["transcript", "scenes", "ocr_text", "frame_captions"]
-CONTENT_CODE_VERSION = 1  # bump when the code around the prompts changes what it writes
-
-
-def content_code_version(content_type: str) -> str:
-    """The asset's code version: changes with its prompt and schema, so editing either
-    makes the content stale in the UI and rewritten by the next run."""
-    spec = content_spec(content_type)
-    blob = json.dumps(
-        {"code": CONTENT_CODE_VERSION, "prompt": spec.system_prompt, "schema": spec.schema},
-        sort_keys=True,
-    )
-    return f"{CONTENT_CODE_VERSION}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
 @dg.multi_asset(
@@ -42,7 +28,7 @@ def content_code_version(content_type: str) -> str:
             owners=OWNERS,
             group_name=GROUP_CONTENT,
             skippable=True,
-            code_version=content_code_version(content_type),
+            code_version=content_kind(content_type).version,  # its prompt and schema
         )
         for content_type in CONTENT_TYPES
     ],
