@@ -222,7 +222,7 @@ def stage_work(
         force=context.run.tags.get(FORCE_TAG, "").lower() == "true",
         previous=store.stage_states(video_id),
     )
-    store.start_stage(video_id, stage)
+    store.start_stage(video_id, stage, context.run.run_id)
     # A run of the pipeline starts at source_video; an automatic retry of a run whose
     # worker died starts where that run stopped; a stage re-run alone (a per-stage job,
     # content) leaves a ready video ready unless it fails.

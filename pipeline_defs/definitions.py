@@ -18,6 +18,7 @@ from assets import (
 )
 from pipeline_defs.jobs import PROCESS_VIDEO_JOB, build_jobs
 from resources import AIProviders, MediaLibrary, VidmineDatabase
+from sensors.failed_runs import failed_run_stage_rows
 from sensors.uploads import build_upload_sensor
 from vidmine.config import load_config
 
@@ -42,7 +43,7 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=all_assets,
         jobs=build_jobs(config, dg.AssetSelection.all()),
-        sensors=[build_upload_sensor(PROCESS_VIDEO_JOB)],
+        sensors=[build_upload_sensor(PROCESS_VIDEO_JOB), failed_run_stage_rows],
         resources={
             "database": VidmineDatabase(),
             "media": MediaLibrary(),

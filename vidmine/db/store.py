@@ -350,16 +350,31 @@ class Store:
 
     # --- stage runs -----------------------------------------------------------------------
 
-    def start_stage(self, video_id: str, stage: str) -> None:
+    def start_stage(self, video_id: str, stage: str, run_id: str | None = None) -> None:
         with self._writing(video_id) as conn:
             conn.execute(
-                "INSERT INTO stage_runs (video_id, stage, status, started_at)"
-                " VALUES (%s, %s, 'running', now())"
+                "INSERT INTO stage_runs (video_id, stage, status, started_at, run_id)"
+                " VALUES (%s, %s, 'running', now(), %s)"
                 " ON CONFLICT (video_id, stage) DO UPDATE SET status = 'running',"
                 " started_at = now(), finished_at = NULL, seconds = NULL, error = NULL,"
-                " metadata = '{}'::jsonb",
-                (video_id, stage),
+                " metadata = '{}'::jsonb, run_id = excluded.run_id",
+                (video_id, stage, run_id),
             )
+
+    def fail_unfinished_stages(self, run_id: str, error: str) -> dict[str, list[str]]:
+        """Mark failed the stages that run ``run_id`` started and never finished (its
+        process died); returns them by video. A stage since restarted by another run
+        is left alone."""
+        with self.connection() as conn:
+            rows = conn.execute(
+                "UPDATE stage_runs SET status = 'failed', finished_at = now(), error = %s"
+                " WHERE run_id = %s AND status = 'running' RETURNING video_id, stage",
+                (error, run_id),
+            ).fetchall()
+        stages: dict[str, list[str]] = {}
+        for video_id, stage in rows:
+            stages.setdefault(video_id, []).append(stage)
+        return stages
 
     def finish_stage(
         self,
