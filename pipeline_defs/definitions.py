@@ -16,6 +16,7 @@ from assets import (
     source,
     transcript,
 )
+from assets.checks import ASSET_CHECKS
 from pipeline_defs.jobs import PROCESS_VIDEO_JOB, build_jobs
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from sensors.failed_runs import failed_run_stage_rows
@@ -42,6 +43,7 @@ def build_definitions() -> dg.Definitions:
     all_assets = dg.load_assets_from_modules(ASSET_MODULES)
     return dg.Definitions(
         assets=all_assets,
+        asset_checks=ASSET_CHECKS,
         jobs=build_jobs(config, dg.AssetSelection.all()),
         sensors=[build_upload_sensor(PROCESS_VIDEO_JOB), failed_run_stage_rows],
         resources={

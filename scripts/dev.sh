@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make dev`: the Dagster UI and daemon on this machine, with the instance under
 # $VIDMINE_HOME/dagster (generated dagster.yaml: run queue capped per provider tag) and
-# each provider's pool limit applied from vidmine.yaml before the daemon starts.
+# each AI stage pool's limit applied from vidmine.yaml before the daemon starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export VIDMINE_HOME="${VIDMINE_HOME:-$PWD/.vidmine}"

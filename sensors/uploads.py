@@ -122,7 +122,9 @@ def _take_upload(
         VIDEO_PARTITIONS_NAME, key
     )
     if key in keys_this_tick or (not registration.new and has_partition and not registration.rerun):
-        return None, None, f"{upload.path.name} is the same content as video {key}; not re-run"
+        reason = f"the same content as video {key}; not processed twice"
+        store.record_rejection(str(upload.path), upload.size_bytes, upload.mtime, reason)
+        return None, None, f"{upload.path.name} is {reason}"
     request = dg.RunRequest(
         run_key=f"{key}:{upload.signature}",
         partition_key=key,
