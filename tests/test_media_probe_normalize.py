@@ -22,7 +22,8 @@ from vidmine.media.normalize import (
     target_size,
     video_conforms,
 )
-from vidmine.media.probe import probe_media, sha256_file
+from vidmine.media.probe import check_complete, probe_media, sha256_file
+from vidmine.samples import SampleScene, make_sample_video
 
 
 def _only_outputs(out_dir: Path) -> set[str]:
@@ -278,3 +279,18 @@ def test_hevc_without_audio(tmp_path: Path) -> None:
     out = probe_media(result.video_path)
     assert (out.width, out.height) == (966, 720)
     assert out.duration_s == pytest.approx(2.0, abs=0.1)
+
+
+def test_a_copy_cut_short_is_found_even_when_it_probes(tmp_path: Path) -> None:
+    whole = make_sample_video(
+        tmp_path / "whole.mp4",
+        (SampleScene("navy", "A", "Hello there.", 3.0), SampleScene("maroon", "B", "Bye.", 3.0)),
+        size="640x360",
+    )
+    check_complete(whole)  # no complaint
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])
+    probe_media(cut)  # the index comes first: it still probes
+    with pytest.raises(MediaError, match=r"cut\.mp4 is incomplete"):
+        check_complete(cut)

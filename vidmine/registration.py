@@ -13,7 +13,13 @@ from pathlib import Path
 
 from vidmine.db.store import Store, VideoRecord
 from vidmine.media.ffmpeg import MediaError
-from vidmine.media.probe import ProbeResult, probe_media, quick_fingerprint, sha256_file
+from vidmine.media.probe import (
+    ProbeResult,
+    check_complete,
+    probe_media,
+    quick_fingerprint,
+    sha256_file,
+)
 from vidmine.uploads import video_key
 
 
@@ -55,8 +61,8 @@ class VerifiedSource:
 
 def verify_source(store: Store, video: VideoRecord) -> VerifiedSource:
     """Probe and hash the video's file, store both, and raise ``SourceRejected`` for a file
-    that is unreadable, changed since it was registered, or the same content as another
-    video (judged by the full sha256). Rejections are recorded with their reason."""
+    that is unreadable, incomplete (a copy cut short), changed since it was registered, or
+    the same content as another video (judged by the full sha256). Rejections are recorded with their reason."""
     path = Path(video.source_path)
     if not path.is_file():
         raise SourceRejected(
@@ -66,6 +72,7 @@ def verify_source(store: Store, video: VideoRecord) -> VerifiedSource:
     stat = path.stat()
     try:
         probe = probe_media(path)
+        check_complete(path)
     except MediaError as err:
         store.record_rejection(str(path), stat.st_size, stat.st_mtime, str(err))
         raise SourceRejected(str(err)) from None
