@@ -53,6 +53,7 @@ def embeddings(
                 end_s=t.end_s,
                 text=t.text,
                 embedding=v,
+                language=t.language,
             )
             for t, v in zip(texts, vectors, strict=True)
         ]

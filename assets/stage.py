@@ -29,12 +29,12 @@ FORCE_TAG = "vidmine/force"  # "true": redo every stage even when its inputs did
 # Bump when a stage's code changes what it produces, so earlier results are not reused.
 STAGE_VERSIONS = {
     "normalize": 1,
-    "transcript": 1,
+    "transcript": 2,  # 2: languages, word times, WebVTT
     "scenes": 1,
     "keyframes": 1,
-    "ocr_text": 1,
+    "ocr_text": 2,  # 2: read with the video's language packs, rows carry a language
     "frame_captions": 1,
-    "embeddings": 1,
+    "embeddings": 2,  # 2: items indexed in their language
     "content": 1,
 }
 

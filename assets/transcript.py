@@ -1,4 +1,4 @@
-"""``transcript``: timestamped speech segments and an SRT file."""
+"""``transcript``: timestamped speech segments in their languages, SRT and WebVTT files."""
 
 import dagster as dg
 
@@ -7,7 +7,8 @@ from pipeline_defs.partitions import video_partitions
 from pipeline_defs.tags import stage_pool
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.files import atomic_write_text
-from vidmine.transcript import to_srt, transcript_preview
+from vidmine.languages import speech_seconds
+from vidmine.transcript import to_srt, to_vtt, transcript_preview
 
 
 @dg.asset(
@@ -24,12 +25,15 @@ def transcript(
     media: MediaLibrary,
     providers: AIProviders,
 ) -> dg.MaterializeResult:
-    """Speech as timestamped segments (``transcript_segments`` rows) and ``transcript.srt``.
-    A video with no audio track gets an empty transcript."""
+    """Speech as timestamped segments with their language and words' times
+    (``transcript_segments`` rows), the video's languages, and subtitles in
+    ``transcript.srt`` and ``transcript.vtt``. A video with no audio track gets an empty
+    transcript."""
     with stage_work(context, "transcript", database, media, providers) as work:
         stage = work.config.stage("transcribe", work.profile_name)
         srt = work.video_dir / "transcript.srt"
-        if work.unchanged(stage.model_dump(), upstream=["source_video"], files=[srt]):
+        vtt = work.video_dir / "transcript.vtt"
+        if work.unchanged(stage.model_dump(), upstream=["source_video"], files=[srt, vtt]):
             return work.cached_result()
         wav = work.audio_wav_path
         if work.video.has_audio and wav.is_file():
@@ -38,16 +42,21 @@ def transcript(
             engine = f"{transcriber.provider}/{transcriber.model}"
         else:
             segments, engine = [], "none (no audio track)"
-        srt_path = atomic_write_text(work.video_dir / "transcript.srt", to_srt(segments))
+        srt_path = atomic_write_text(srt, to_srt(segments))
+        vtt_path = atomic_write_text(vtt, to_vtt(segments))
         work.store.replace_transcript(work.video_id, segments)
         words = sum(len(s.text.split()) for s in segments)
-        work.summary = {"segments": len(segments), "words": words}
+        seconds = speech_seconds(segments)
+        work.summary = {"segments": len(segments), "words": words, "languages": list(seconds)}
         return dg.MaterializeResult(
             metadata={
                 "segments": len(segments),
                 "words": words,
+                "languages": ", ".join(f"{code} ({s:.0f} s)" for code, s in seconds.items())
+                or "none",
                 "engine": engine,
                 "srt": dg.MetadataValue.path(str(srt_path)),
+                "vtt": dg.MetadataValue.path(str(vtt_path)),
                 "preview": dg.MetadataValue.md(transcript_preview(segments)),
                 **work.provider_metadata(),
             }
