@@ -117,6 +117,8 @@ def test_a_configured_language_is_checked_and_normalized(tmp_path):
     assert (transcriber.model, transcriber.language) == ("base", "de")
     with pytest.raises(ValueError, match=r"stages\.transcribe.*language: 'klingon'"):
         parse_config({"stages": {"transcribe": {"language": "klingon"}}}, tmp_path / "v.yaml")
+    with pytest.raises(ValueError, match=r"stages\.embed\.language"):
+        parse_config({"stages": {"embed": {"language": "de"}}}, tmp_path / "v.yaml")
     with pytest.raises(ProviderError, match="English only"):
         local.LocalTranscriber(model="tiny.en", language="de")
 

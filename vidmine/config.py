@@ -134,6 +134,8 @@ class VidmineConfig(_Strict):
             if stage not in STAGES:
                 raise ValueError(f"stages.{stage}: unknown stage; expected one of {STAGES}")
         for stage, cfg in self.stages.items():
+            if cfg.language is not None and stage != "transcribe":
+                raise ValueError(f"stages.{stage}.language: only stages.transcribe has a language")
             if cfg.provider not in known:
                 raise ValueError(
                     f"stages.{stage}.provider: unknown provider {cfg.provider!r}; "
@@ -143,6 +145,10 @@ class VidmineConfig(_Strict):
             for stage, cfg in profile.stages.items():
                 if stage not in STAGES:
                     raise ValueError(f"profiles.{name}.stages.{stage}: unknown stage")
+                if cfg.language is not None and stage != "transcribe":
+                    raise ValueError(
+                        f"profiles.{name}.stages.{stage}.language: only transcribe has a language"
+                    )
                 if cfg.provider not in known:
                     raise ValueError(
                         f"profiles.{name}.stages.{stage}.provider: unknown provider "
