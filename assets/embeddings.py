@@ -14,7 +14,7 @@ from vidmine.indexing import search_texts
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="1",  # bump when the code changes what it makes
+    code_version="2",  # bump when the code changes what it makes; 2: items indexed in their language
     deps=["transcript", "ocr_text", "frame_captions"],
     group_name=GROUP_PIPELINE,
     kinds={"pgvector", "postgres"},
@@ -53,6 +53,7 @@ def embeddings(
                 end_s=t.end_s,
                 text=t.text,
                 embedding=v,
+                language=t.language,
             )
             for t, v in zip(texts, vectors, strict=True)
         ]

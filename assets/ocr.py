@@ -7,6 +7,7 @@ import dagster as dg
 from assets.partitions import video_partitions
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from resources import AIProviders, MediaLibrary, VidmineDatabase
+from vidmine.languages import ocr_languages
 from vidmine.media.ocr import SAMPLES_DIR, ocr_samples, sample_frames
 from vidmine.media.sampling import read_manifest
 from vidmine.transcript import clock
@@ -14,7 +15,7 @@ from vidmine.transcript import clock
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="1",  # bump when the code changes what it makes
+    code_version="2",  # bump when the code changes what it makes; 2: the video's language packs; rows carry a language
     deps=["scenes"],
     group_name=GROUP_PIPELINE,
     kinds={"tesseract", "postgres"},
@@ -28,12 +29,22 @@ def ocr_text(
 ) -> dg.MaterializeResult:
     """Text on screen with the time range it is shown; frames that look identical to the
     previous one are not read twice. The frames are the ones the source's decode pass
-    sampled; re-run alone, this step samples the source itself."""
+    sampled; re-run alone, this step samples the source itself.
+
+    Read with tesseract's English pack plus the packs of the video's languages that are
+    installed: the configured ``stages.transcribe.language``, and the spoken languages when
+    the transcript is already stored (a re-run, or a transcript that finished first). The
+    step does not wait for the transcript: both are long, and side by side they finish
+    sooner."""
     with stage_work(context, "ocr_text", database, media, providers) as work:
         reason = work.visual_skip_reason()
         if reason is None and work.profile.ocr_fps <= 0:
             reason = f"profile {work.profile_name} samples no frames for OCR"
-        params = {"visual": reason is None, "fps": work.profile.ocr_fps}
+        configured = work.config.stage("transcribe", work.profile_name).language
+        spoken = [configured] if configured else []
+        spoken += work.store.video_languages(work.video_id)
+        lang = "+".join(ocr_languages(spoken))
+        params = {"visual": reason is None, "fps": work.profile.ocr_fps, "lang": lang}
         frames_dir = work.video_dir / SAMPLES_DIR
         # A decode pass since the last reading replaced the frames the rows point at.
         shown = [t.frame_path for t in work.store.load_ocr_texts(work.video_id) if t.frame_path]
@@ -48,7 +59,7 @@ def ocr_text(
         sampled_here = samples is None
         if samples is None:
             samples = sample_frames(Path(work.video.source_path), fps, frames_dir)
-        result = ocr_samples(samples, fps, work.video.duration_s or 0.0)
+        result = ocr_samples(samples, fps, work.video.duration_s or 0.0, lang=lang)
         work.store.replace_ocr_texts(work.video_id, result.texts)
         work.summary = {
             "texts": len(result.texts),
@@ -62,6 +73,7 @@ def ocr_text(
             metadata={
                 "texts": len(result.texts),
                 "sample_fps": work.profile.ocr_fps,
+                "tesseract_languages": lang,
                 "frames_sampled": result.frames_sampled,
                 "frames_ocred": result.frames_ocred,
                 "sampled_by": "this step" if sampled_here else "the decode pass",

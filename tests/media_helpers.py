@@ -3,6 +3,7 @@ synthetic videos made with ffmpeg's lavfi sources."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -95,3 +96,46 @@ def jfk_over_testvideo(out_dir: Path) -> Path:
         "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(muxed),
     )  # fmt: skip
     return muxed
+
+
+GERMAN_SENTENCE = (
+    "Die Stadtverwaltung hat heute den neuen Fahrradweg am Rhein eröffnet. "
+    "Der Bürgermeister war sehr zufrieden."
+)
+
+
+def english_then_german(out_dir: Path, *, pause_s: float = 1.5) -> tuple[Path, float]:
+    """jfk.flac, ``pause_s`` of silence, then a German sentence spoken by espeak-ng, as a
+    16 kHz mono WAV; returns the file and the second the German starts at. Skips when
+    espeak-ng or the shared media is missing."""
+
+    jfk = shared_media("audio/jfk.flac")
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng; scripts/install.sh)")
+    german = out_dir / "german.wav"
+    subprocess.run(
+        ["espeak-ng", "-v", "de", "-s", "130", "-w", str(german), GERMAN_SENTENCE],
+        check=True,
+        capture_output=True,
+    )
+    # Each part as 16 kHz mono first, the way the JFK tests convert jfk.flac.
+    parts = []
+    for source in (jfk, german):
+        part = out_dir / f"{source.stem}.16k.wav"
+        ffmpeg("-i", str(source), "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", str(part))
+        parts.append(part)
+    mixed = out_dir / "english_then_german.wav"
+    ffmpeg(
+        "-i", str(parts[0]), "-f", "lavfi", "-t", str(pause_s), "-i", "anullsrc=r=16000:cl=mono",
+        "-i", str(parts[1]), "-filter_complex", "[0:a][1:a][2:a]concat=n=3:v=0:a=1",
+        "-c:a", "pcm_s16le", str(mixed),
+    )  # fmt: skip
+    jfk_seconds = float(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", jfk],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    return mixed, jfk_seconds + pause_s

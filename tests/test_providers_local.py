@@ -1,4 +1,5 @@
-"""The built-in offline providers: Whisper tiny.en, MiniLM, the frame descriptor, no LLM."""
+"""The built-in offline providers: Whisper base and tiny.en, MiniLM, the frame descriptor,
+no LLM."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ from vidmine.providers.base import FrameInput, GenerationRequest, MemoryRecorder
 
 def _ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+JFK_WORDS = (
+    "and so my fellow americans ask not what your country can do for you "
+    "ask what you can do for your country"
+)
 
 
 def _words(text: str) -> str:
@@ -39,7 +46,9 @@ def test_jfk_speech_is_transcribed_with_word_aligned_times(transcriber, tmp_path
     recorder = MemoryRecorder()
     segments = local.LocalTranscriber(recorder).transcribe(wav)
     text = _words(" ".join(s.text for s in segments))
-    assert "ask not what your country can do for you" in text
+    assert text == JFK_WORDS  # word-exact, with Whisper base as it was with tiny.en
+    assert {s.language for s in segments} == {"en"}
+    assert all(s.words for s in segments)
     americans = next(s for s in segments if "americans" in s.text.lower())
     assert americans.start_s <= 2.0
     assert [s.index for s in segments] == list(range(len(segments)))
@@ -48,6 +57,14 @@ def test_jfk_speech_is_transcribed_with_word_aligned_times(transcriber, tmp_path
     (call,) = recorder.calls
     assert call.provider == "local" and call.status == "ok"
     assert call.audio_seconds == pytest.approx(11.0, abs=0.1)
+
+
+def test_tiny_en_stays_available_and_word_exact_on_jfk(tmp_path):
+    wav = tmp_path / "jfk.wav"
+    _ffmpeg("-i", str(shared_media("audio/jfk.flac")), "-ac", "1", "-ar", "16000", str(wav))
+    segments = local.LocalTranscriber(model="tiny.en").transcribe(wav)
+    assert _words(" ".join(s.text for s in segments)) == JFK_WORDS
+    assert {s.language for s in segments} == {"en"}
 
 
 def test_silence_and_empty_audio_give_no_segments(transcriber, tmp_path):

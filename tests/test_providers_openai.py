@@ -228,6 +228,19 @@ def test_transcription_whole_and_in_chunks_gives_absolute_times(speech_like_wav)
     assert sum(c.audio_seconds for c in chunked_recorder.calls) == pytest.approx(12.0, abs=0.01)
 
 
+def test_transcription_fills_language_and_words_from_the_answer(speech_like_wav):
+    """whisper-1 names the language in full ("german") and gives word times on request."""
+    with running_fake_openai(
+        segment_s=6.0, transcript_text="eins zwei drei vier", transcript_language="german"
+    ) as fake:
+        segments = OpenAITranscriber(
+            provider=_provider_name(), config=_config(fake), retry_policy=FAST
+        ).transcribe(speech_like_wav)
+    assert [s.language for s in segments] == ["de", "de"]
+    assert [[w.word for w in s.words] for s in segments] == [["eins", "zwei"], ["drei", "vier"]]
+    assert [(w.start_s, w.end_s) for w in segments[1].words] == [(6.0, 9.0), (9.0, 12.0)]
+
+
 def test_in_flight_never_exceeds_max_concurrent_and_reaches_it(frames):
     """20 generations plus captions from a second provider object of the same provider."""
     name = _provider_name()

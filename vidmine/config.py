@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from vidmine.languages import normalize_language
 from vidmine.settings import VidmineHome
 
 STAGES = ("transcribe", "vision", "embed", "generate")
@@ -44,6 +45,21 @@ class StageConfig(_Strict):
     provider: str = LOCAL_PROVIDER
     model: str | None = None
     dimensions: int | None = Field(default=None, ge=1)
+    # transcribe only: the spoken language as an ISO 639-1 code ("de"); unset, each
+    # stretch of speech is transcribed in the language Whisper hears there.
+    language: str | None = None
+
+    @model_validator(mode="after")
+    def _check_language(self) -> StageConfig:
+        if self.language is not None:
+            code = normalize_language(self.language)
+            if code is None:
+                raise ValueError(
+                    f"language: {self.language!r} is not a language code or name Whisper "
+                    "knows; use an ISO 639-1 code such as en, de, fr or es"
+                )
+            self.language = code
+        return self
 
 
 class ProfileConfig(_Strict):
@@ -65,7 +81,7 @@ class Price(_Strict):
 
 DEFAULT_STAGE_MODELS: dict[str, dict[str, str]] = {
     LOCAL_PROVIDER: {
-        "transcribe": "tiny.en",
+        "transcribe": "base",  # multilingual; "tiny.en" is faster, English only
         "vision": "descriptor",
         "embed": "all-MiniLM-L6-v2",
         "generate": "extractive",
@@ -77,6 +93,9 @@ DEFAULT_STAGE_MODELS: dict[str, dict[str, str]] = {
         "generate": "gpt-4o-mini",
     },
 }
+# The local model a profile uses for a stage when vidmine.yaml names none, where it differs
+# from DEFAULT_STAGE_MODELS, e.g. {"fast_audio_only": {"transcribe": "tiny.en"}}.
+DEFAULT_PROFILE_LOCAL_MODELS: dict[str, dict[str, str]] = {}
 DEFAULT_DIMENSIONS = {"all-MiniLM-L6-v2": 384, "text-embedding-3-small": 1536}
 
 
@@ -115,6 +134,8 @@ class VidmineConfig(_Strict):
             if stage not in STAGES:
                 raise ValueError(f"stages.{stage}: unknown stage; expected one of {STAGES}")
         for stage, cfg in self.stages.items():
+            if cfg.language is not None and stage != "transcribe":
+                raise ValueError(f"stages.{stage}.language: only stages.transcribe has a language")
             if cfg.provider not in known:
                 raise ValueError(
                     f"stages.{stage}.provider: unknown provider {cfg.provider!r}; "
@@ -124,6 +145,10 @@ class VidmineConfig(_Strict):
             for stage, cfg in profile.stages.items():
                 if stage not in STAGES:
                     raise ValueError(f"profiles.{name}.stages.{stage}: unknown stage")
+                if cfg.language is not None and stage != "transcribe":
+                    raise ValueError(
+                        f"profiles.{name}.stages.{stage}.language: only transcribe has a language"
+                    )
                 if cfg.provider not in known:
                     raise ValueError(
                         f"profiles.{name}.stages.{stage}.provider: unknown provider "
@@ -146,13 +171,18 @@ class VidmineConfig(_Strict):
         if stage not in STAGES:
             raise ConfigError(f"unknown stage {stage!r}; expected one of {STAGES}")
         chosen = self.profile(profile).stages.get(stage) or self.stages.get(stage) or StageConfig()
-        model = chosen.model or DEFAULT_STAGE_MODELS.get(chosen.provider, {}).get(stage)
+        model = chosen.model
+        if model is None and chosen.provider == LOCAL_PROVIDER:
+            model = DEFAULT_PROFILE_LOCAL_MODELS.get(profile or self.default_profile, {}).get(stage)
+        model = model or DEFAULT_STAGE_MODELS.get(chosen.provider, {}).get(stage)
         if model is None:
             model = DEFAULT_STAGE_MODELS["openai"][stage]
         dims = chosen.dimensions
         if stage == "embed" and dims is None:
             dims = DEFAULT_DIMENSIONS.get(model)
-        return StageConfig(provider=chosen.provider, model=model, dimensions=dims)
+        return StageConfig(
+            provider=chosen.provider, model=model, dimensions=dims, language=chosen.language
+        )
 
     def provider(self, name: str) -> ProviderConfig:
         if name == LOCAL_PROVIDER:
@@ -182,7 +212,8 @@ DEFAULT_CONFIG_YAML = """\
 #     timeout_s: 60
 #     max_retries: 5
 # stages:
-#   transcribe: {provider: openai, model: whisper-1}
+#   transcribe: {provider: openai, model: whisper-1}   # local: base (default) or tiny.en;
+#                                                      # language: de forces one language
 #   vision: {provider: openai, model: gpt-4o}
 #   embed: {provider: openai, model: text-embedding-3-small, dimensions: 1536}
 #   generate: {provider: openai, model: gpt-4o-mini}

@@ -22,8 +22,17 @@ ExportFormat = Literal["csv", "parquet"]
 # the embedding: it is model-specific, large, and useless in a spreadsheet.
 _TABLE_QUERIES: dict[str, str] = {
     "segments": (
-        "SELECT segment_id, video_id, idx, start_s, end_s, text"
+        "SELECT segment_id, video_id, idx, start_s, end_s, text, language"
         " FROM transcript_segments WHERE video_id = %s ORDER BY idx"
+    ),
+    # One row per spoken word with its own times.
+    "words": (
+        "SELECT t.segment_id, t.video_id, t.idx AS segment_idx, w.n - 1 AS word_idx,"
+        " w.value ->> 'word' AS word, (w.value ->> 'start_s')::float8 AS start_s,"
+        " (w.value ->> 'end_s')::float8 AS end_s, t.language"
+        " FROM transcript_segments t"
+        " CROSS JOIN LATERAL jsonb_array_elements(t.words) WITH ORDINALITY AS w(value, n)"
+        " WHERE t.video_id = %s ORDER BY t.idx, w.n"
     ),
     "scenes": (
         "SELECT scene_id, video_id, idx, start_s, end_s, end_s - start_s AS duration_s,"
@@ -34,7 +43,7 @@ _TABLE_QUERIES: dict[str, str] = {
         " FROM keyframes WHERE video_id = %s ORDER BY idx"
     ),
     "ocr": (
-        "SELECT ocr_id, video_id, idx, start_s, end_s, text, confidence, frame_path"
+        "SELECT ocr_id, video_id, idx, start_s, end_s, text, confidence, frame_path, language"
         " FROM ocr_texts WHERE video_id = %s ORDER BY idx"
     ),
     "captions": (
@@ -44,8 +53,8 @@ _TABLE_QUERIES: dict[str, str] = {
         " WHERE c.video_id = %s ORDER BY c.frame_index"
     ),
     "search_items": (
-        "SELECT item_id, video_id, kind, source_id, start_s, end_s, text, model, dim"
-        " FROM search_items WHERE video_id = %s ORDER BY start_s, item_id"
+        "SELECT item_id, video_id, kind, source_id, start_s, end_s, text, language, ts_config,"
+        " model, dim FROM search_items WHERE video_id = %s ORDER BY start_s, item_id"
     ),
 }
 TABLE_NAMES = tuple(_TABLE_QUERIES)

@@ -25,6 +25,7 @@ class SearchText:
     start_s: float
     end_s: float
     text: str
+    language: str | None = None  # ISO 639-1: which text search configuration indexes it
 
 
 def caption_time_range(
@@ -55,6 +56,7 @@ def search_texts(
             s.start_s,
             s.end_s,
             s.text.strip(),
+            s.language,
         )
         for s in segments
         if s.text.strip()
@@ -67,6 +69,7 @@ def search_texts(
             t.start_s,
             t.end_s,
             t.text.strip(),
+            t.language,
         )
         for t in ocr_texts
         if t.text.strip()
@@ -79,5 +82,6 @@ def search_texts(
             continue
         start, end = caption_time_range(frames.get(c.frame_index), scenes_by_index)
         fid = frame_id(video_id, c.frame_index)
-        items.append(SearchText(f"{fid}_caption", "caption", fid, start, end, text))
+        # Captions are written in English, by the descriptor and by the captioning prompt.
+        items.append(SearchText(f"{fid}_caption", "caption", fid, start, end, text, "en"))
     return items

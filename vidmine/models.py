@@ -63,11 +63,22 @@ class NormalizedMedia:
 
 
 @dataclass(frozen=True)
+class Word:
+    """One spoken word with its own times (as the transcriber aligned it)."""
+
+    word: str  # as transcribed, without surrounding spaces
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
 class TranscriptSegment:
     index: int
     start_s: float
     end_s: float
     text: str
+    language: str | None = None  # ISO 639-1 code ("en", "de"); None: not known
+    words: tuple[Word, ...] = ()  # empty when the transcriber gave no word times
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,7 @@ class OcrText:
     text: str
     confidence: float
     frame_path: Path | None = None
+    language: str | None = None  # ISO 639-1 code of the text, when it can be told
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,14 @@
 
 Two candidate lists are drawn from ``search_items``: the 50 nearest embeddings by cosine
 distance (only items embedded by the query's model, through that dimension's HNSW index)
-and the 50 best full-text matches (PostgreSQL English text search over every item,
-whatever its model). Reciprocal rank fusion merges them: an item high in either list
+and the 50 best full-text matches (PostgreSQL text search over every item, whatever its
+model, each item in the configuration of its language: ``english``, ``german`` ...,
+``simple`` for a language PostgreSQL cannot stem; the query is stemmed the same way for
+each). Reciprocal rank fusion merges them: an item high in either list
 ranks high and one in both ranks higher, so a paraphrase is found by its meaning and a
 rare name or number by its exact words. A hit's score is its fused score,
-sum(1 / (60 + rank)) over the lists it is in: higher is better, at most 2/61.
+sum(1 / (60 + rank)) over the lists it is in: higher is better, at most 2/61. A speech
+hit whose words matched spans those words (their own times), not its whole segment.
 """
 
 from __future__ import annotations
@@ -165,24 +168,42 @@ def search_statement(
     statement = sql.SQL(
         """
         WITH q AS (
-            SELECT CASE WHEN %(web_syntax)s THEN websearch_to_tsquery('english', %(query)s)
+            -- The query under every language's text search configuration: each item is
+            -- matched with its own language's (a German query stemmed as German finds
+            -- German speech).
+            SELECT c.cfgname::text AS cfg,
+                   CASE WHEN %(web_syntax)s
+                   THEN websearch_to_tsquery(c.oid::regconfig, %(query)s)
                    -- any of the words rather than all: ranking rewards matching more
-                   ELSE replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery
+                   ELSE replace(plainto_tsquery(c.oid::regconfig, %(query)s)::text,
+                                ' & ', ' | ')::tsquery
                    END AS tsq
+            FROM pg_ts_config c
+            WHERE c.cfgnamespace = 'pg_catalog'::regnamespace
         ),
         ranked AS ({candidates}),
         fused AS (
             SELECT item_id, sum(1.0 / (%(k)s + rnk)) AS score
             FROM ranked GROUP BY item_id
         )
-        SELECT s.item_id, s.video_id, v.file_name, s.start_s, s.end_s, s.kind, f.score,
+        SELECT s.item_id, s.video_id, v.file_name, s.kind, f.score,
+               coalesce(matched.start_s, s.start_s) AS start_s,
+               coalesce(matched.end_s, s.end_s) AS end_s,
                CASE WHEN s.tsv @@ q.tsq
-                    THEN ts_headline('english', s.text, q.tsq, %(headline)s)
+                    THEN ts_headline(s.ts_config::regconfig, s.text, q.tsq, %(headline)s)
                     ELSE s.text END AS snippet
         FROM fused f
         JOIN search_items s USING (item_id)
         JOIN videos v ON v.video_id = s.video_id
-        CROSS JOIN q
+        LEFT JOIN q ON q.cfg = s.ts_config
+        -- A speech hit found by its words covers the words that matched, not the segment.
+        LEFT JOIN LATERAL (
+            SELECT min((w ->> 'start_s')::float8) AS start_s,
+                   max((w ->> 'end_s')::float8) AS end_s
+            FROM transcript_segments t, jsonb_array_elements(t.words) AS w
+            WHERE s.kind = 'segment' AND t.segment_id = s.source_id
+              AND vidmine_tsvector(s.ts_config, w ->> 'word') @@ q.tsq
+        ) AS matched ON true
         ORDER BY f.score DESC, s.video_id, s.start_s
         LIMIT %(limit)s
         """
@@ -194,7 +215,7 @@ _TEXT_CANDIDATES = sql.SQL(
     """
     (SELECT item_id, row_number() OVER (ORDER BY rank DESC, item_id) AS rnk
      FROM (SELECT s.item_id, ts_rank_cd(s.tsv, q.tsq) AS rank
-           FROM search_items s, q
+           FROM search_items s JOIN q ON q.cfg = s.ts_config
            WHERE s.tsv @@ q.tsq AND (%(video_id)s::text IS NULL OR s.video_id = %(video_id)s)
              AND (%(kind)s::text IS NULL OR s.kind = %(kind)s)
            ORDER BY rank DESC, s.item_id

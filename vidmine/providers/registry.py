@@ -26,21 +26,22 @@ from vidmine.providers.openai import (
     OpenAITranscriber,
 )
 
-_LOCAL_MODELS = {
-    "transcribe": local.TRANSCRIBE_MODEL,
-    "vision": local.CAPTION_MODEL,
-    "embed": local.EMBED_MODEL,
-    "generate": local.GENERATE_MODEL,
+_LOCAL_MODELS: dict[str, tuple[str, ...]] = {
+    "transcribe": local.TRANSCRIBE_MODELS,
+    "vision": (local.CAPTION_MODEL,),
+    "embed": (local.EMBED_MODEL,),
+    "generate": (local.GENERATE_MODEL,),
 }
 
 
 def _choice(config: VidmineConfig, stage: str, profile: str | None) -> tuple[str, str]:
     chosen = config.stage(stage, profile)
     model = chosen.model or ""
-    if chosen.provider == LOCAL_PROVIDER and model != _LOCAL_MODELS[stage]:
+    if chosen.provider == LOCAL_PROVIDER and model not in _LOCAL_MODELS[stage]:
+        known = " or ".join(repr(m) for m in _LOCAL_MODELS[stage])
         raise ConfigError(
-            f"stages.{stage}.model: the local provider has only {_LOCAL_MODELS[stage]!r} "
-            f"for {stage}, not {model!r}; remove the model or choose another provider"
+            f"stages.{stage}.model: the local provider has only {known} for {stage}, not "
+            f"{model!r}; remove the model or choose another provider"
         )
     return chosen.provider, model
 
@@ -79,10 +80,12 @@ def transcriber_for(
     slots_database_url: str | None = None,
 ) -> Transcriber:
     provider, model = _choice(config, "transcribe", profile)
+    language = config.stage("transcribe", profile).language
     if provider == LOCAL_PROVIDER:
-        return local.LocalTranscriber(recorder)
+        return local.LocalTranscriber(recorder, model=model, language=language)
     return OpenAITranscriber(
         **_remote(config, provider, model, recorder, cache, slots_database_url),
+        language=language,
     )
 
 

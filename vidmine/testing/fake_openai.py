@@ -78,6 +78,7 @@ class Behaviour:
     malformed: int = 0  # upcoming chat completions answered with broken JSON
     malformed_marker: str | None = None  # chat prompts holding this always get broken JSON
     transcript_text: str | None = None  # spread over the transcription segments
+    transcript_language: str = "english"  # the verbose_json "language", named as whisper-1 does
     segment_s: float = 5.0
     require_api_key: str | None = None  # other keys get 401
 
@@ -616,6 +617,8 @@ def _multipart_fields(body: bytes, content_type: str) -> dict[str, tuple[bytes, 
         if name is None:
             continue
         payload = part.get_payload(decode=True) or b""
+        if str(name) in fields:  # a list, e.g. timestamp_granularities[]: values joined by ","
+            payload = fields[str(name)][0] + b"," + payload
         fields[str(name)] = (payload, part.get_filename())
     return fields
 
@@ -663,6 +666,20 @@ def _transcription(body: bytes, content_type: str, plan: Behaviour) -> tuple[int
                 "no_speech_prob": 0.01,
             }
         )
+    # Asked for word times, each segment's words share its time evenly.
+    want_words = b"word" in fields.get("timestamp_granularities[]", (b"", None))[0]
+    word_times = []
+    for segment in segments if want_words else []:
+        tokens = segment["text"].split()
+        step = (segment["end"] - segment["start"]) / max(1, len(tokens))
+        word_times += [
+            {
+                "word": token,
+                "start": round(segment["start"] + n * step, 3),
+                "end": round(segment["start"] + (n + 1) * step, 3),
+            }
+            for n, token in enumerate(tokens)
+        ]
     full_text = "".join(s["text"] for s in segments).strip()
     if response_format == "text":
         return 200, full_text.encode(), "text/plain"
@@ -670,10 +687,11 @@ def _transcription(body: bytes, content_type: str, plan: Behaviour) -> tuple[int
         return 200, json.dumps({"text": full_text}).encode(), "application/json"
     answer = {
         "task": "transcribe",
-        "language": "english",
+        "language": plan.transcript_language,
         "duration": round(duration, 3),
         "text": full_text,
         "segments": segments,
+        **({"words": word_times} if want_words else {}),
         "usage": {"type": "duration", "seconds": math.ceil(duration)},
     }
     return 200, json.dumps(answer).encode(), "application/json"
@@ -708,6 +726,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--malformed", type=int, default=0)
     parser.add_argument("--malformed-marker", default=None)
     parser.add_argument("--transcript-text", default=None)
+    parser.add_argument("--transcript-language", default="english")
     parser.add_argument("--segment-s", type=float, default=5.0)
     parser.add_argument("--require-api-key", default=None)
     parser.add_argument(

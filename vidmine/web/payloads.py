@@ -65,6 +65,7 @@ def video_summary(video: VideoRecord, states: dict[str, StageState]) -> dict[str
         "error": video.error,
         "failed_stage": failed_stage(states),
         "duration_s": video.duration_s,
+        "languages": video.languages,
         "created_at": video.created_at,
         "updated_at": video.updated_at,
         "stages": {name: state.status for name, state in states.items()},

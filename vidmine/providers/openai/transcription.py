@@ -6,8 +6,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from vidmine.languages import normalize_language
 from vidmine.media.ffmpeg import MediaError, run_ffmpeg, run_ffprobe_json
-from vidmine.models import TranscriptSegment
+from vidmine.models import TranscriptSegment, Word
 from vidmine.providers.base import ProviderError
 from vidmine.providers.cache import file_hash
 from vidmine.providers.openai.client import OpenAIProvider, Usage, first_failure
@@ -68,6 +69,18 @@ class OpenAITranscriber(OpenAIProvider):
             answers = self._answers(chunks)
         segments: list[TranscriptSegment] = []
         for (_, offset, length), answer in zip(chunks, answers, strict=True):
+            # whisper-1 names the chunk's language in full ("german"); older cached
+            # answers hold no language or words.
+            language = normalize_language(answer.get("language")) or self.language
+            words = [
+                Word(
+                    str(w["word"]).strip(),
+                    round(offset + float(w["start"]), 3),
+                    round(offset + max(float(w["end"]), float(w["start"])), 3),
+                )
+                for w in answer.get("words", [])
+                if str(w["word"]).strip()
+            ]
             for item in answer["segments"]:
                 text = str(item["text"]).strip()
                 if not text:
@@ -80,6 +93,11 @@ class OpenAITranscriber(OpenAIProvider):
                         start_s=round(start, 3),
                         end_s=round(max(end, start), 3),
                         text=text,
+                        language=language,
+                        # a word belongs to the segment its middle falls in
+                        words=tuple(
+                            w for w in words if start <= (w.start_s + w.end_s) / 2 < max(end, start)
+                        ),
                     )
                 )
         return segments
@@ -103,6 +121,8 @@ class OpenAITranscriber(OpenAIProvider):
     def _answers(self, chunks: list[tuple[Path, float, float]]) -> list[dict[str, Any]]:
         params = {
             "response_format": "verbose_json",
+            # Still "segment" although words are asked for too: answers cached before
+            # (without words) stay usable instead of being paid for again.
             "granularity": "segment",
             "language": self.language,
         }
@@ -123,7 +143,7 @@ class OpenAITranscriber(OpenAIProvider):
                 model=self.model,
                 file=(path.name, audio, "audio/wav"),
                 response_format="verbose_json",
-                timestamp_granularities=["segment"],
+                timestamp_granularities=["segment", "word"],
                 timeout=timeout,
                 **extra,
             )
@@ -142,7 +162,12 @@ class OpenAITranscriber(OpenAIProvider):
                 "segments": [
                     {"start": float(s.start), "end": float(s.end), "text": str(s.text)}
                     for s in raw_segments
-                ]
+                ],
+                "language": getattr(answer, "language", None),
+                "words": [
+                    {"word": str(w.word), "start": float(w.start), "end": float(w.end)}
+                    for w in getattr(answer, "words", None) or []
+                ],
             }
 
         return self.request(

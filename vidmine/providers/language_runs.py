@@ -1,0 +1,130 @@
+"""Which language each stretch of speech is in, and how to cut the audio for transcription.
+
+Whisper decodes one language per window (faster-whisper's ``multilingual=True`` switches
+badly: faster-whisper issues #918, #1233), so a recording that changes language is
+transcribed language by language:
+
+1. voice-activity detection finds the speech regions;
+2. regions closer than ``JOIN_GAP_S`` are joined into detection windows (a language
+   rarely changes without a pause, and a window of a few words is too short to tell);
+3. Whisper tells each window's language (the caller does this, batched);
+4. :func:`smooth_languages` gives an unsure, short window the language of its
+   neighbours, so a stray "OK" does not become its own language;
+5. :func:`language_clips` joins consecutive regions of one language into clips of at most
+   30 s (Whisper's window), which the batched pipeline transcribes with that language.
+
+Pure functions over times and labels; no model is loaded here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+JOIN_GAP_S = 1.0  # regions this close share a detection window
+MAX_WINDOW_S = 30.0  # Whisper's input window
+SURE_PROBABILITY = 0.5  # a window whose top language is below this is unsure
+SURE_SECONDS = 2.0  # a window shorter than this is unsure whatever its probability
+
+
+@dataclass(frozen=True)
+class SpeechRegion:
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class DetectionWindow:
+    start_s: float
+    end_s: float
+    regions: tuple[int, ...]  # indices into the region list
+
+    @property
+    def seconds(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class LanguageGuess:
+    language: str
+    probability: float
+
+
+def detection_windows(
+    regions: list[SpeechRegion], *, join_gap_s: float = JOIN_GAP_S, max_s: float = MAX_WINDOW_S
+) -> list[DetectionWindow]:
+    """Consecutive regions joined while the pause between them is short and the window fits."""
+    windows: list[DetectionWindow] = []
+    current: list[int] = []
+    for i, region in enumerate(regions):
+        if current:
+            first, last = regions[current[0]], regions[current[-1]]
+            if region.start_s - last.end_s < join_gap_s and region.end_s - first.start_s <= max_s:
+                current.append(i)
+                continue
+            windows.append(DetectionWindow(first.start_s, last.end_s, tuple(current)))
+        current = [i]
+    if current:
+        windows.append(
+            DetectionWindow(regions[current[0]].start_s, regions[current[-1]].end_s, tuple(current))
+        )
+    return windows
+
+
+def smooth_languages(windows: list[DetectionWindow], guesses: list[LanguageGuess]) -> list[str]:
+    """Each window's language; an unsure window takes the nearest sure window's language
+    (the earlier one on a tie), or the language with the most sure seconds overall."""
+    if len(windows) != len(guesses):
+        raise ValueError(f"{len(windows)} windows but {len(guesses)} language guesses")
+    sure = [
+        g.probability >= SURE_PROBABILITY and w.seconds >= SURE_SECONDS
+        for w, g in zip(windows, guesses, strict=True)
+    ]
+    if not any(sure):
+        weight: dict[str, float] = {}
+        for w, g in zip(windows, guesses, strict=True):
+            weight[g.language] = weight.get(g.language, 0.0) + w.seconds * g.probability
+        top = max(weight.items(), key=lambda item: item[1])[0] if weight else "en"
+        return [top] * len(windows)
+    languages = []
+    for i, guess in enumerate(guesses):
+        if sure[i]:
+            languages.append(guess.language)
+            continue
+        before = next((j for j in range(i - 1, -1, -1) if sure[j]), None)
+        after = next((j for j in range(i + 1, len(windows)) if sure[j]), None)
+        if before is None or (
+            after is not None
+            and windows[after].start_s - windows[i].end_s
+            < windows[i].start_s - windows[before].end_s
+        ):
+            languages.append(guesses[after].language)  # type: ignore[index]
+        else:
+            languages.append(guesses[before].language)
+    return languages
+
+
+def region_languages(
+    regions: list[SpeechRegion], windows: list[DetectionWindow], languages: list[str]
+) -> list[str]:
+    """The language of each region, from the window holding it."""
+    by_region = [""] * len(regions)
+    for window, language in zip(windows, languages, strict=True):
+        for i in window.regions:
+            by_region[i] = language
+    return by_region
+
+
+def language_clips(
+    regions: list[SpeechRegion], languages: list[str], *, max_s: float = MAX_WINDOW_S
+) -> list[tuple[str, float, float]]:
+    """(language, start, end) clips in time order: consecutive regions of one language
+    joined while the clip stays within ``max_s``; a clip never spans two languages."""
+    clips: list[tuple[str, float, float]] = []
+    for region, language in zip(regions, languages, strict=True):
+        if clips:
+            last_language, start, end = clips[-1]
+            if last_language == language and region.end_s - start <= max_s:
+                clips[-1] = (language, start, max(end, region.end_s))
+                continue
+        clips.append((language, region.start_s, region.end_s))
+    return clips
