@@ -340,7 +340,18 @@ class TestThroughTheDaemon:
             deployed.drop(broken, "broken.mp4")
             launched = launch(deployed, "process_video", registration.video_id)
             assert launched.returncode == 0, launched.stderr[-3000:]
-            runs = wait_for_runs(deployed.instance, 3, timeout_s=300, daemon=deployed.daemon)
+            # Three videos succeed; the broken file's run fails in its first asset.
+            wait_for_runs(
+                deployed.instance,
+                4,
+                (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE),
+                timeout_s=300,
+                daemon=deployed.daemon,
+                fail_fast=False,
+            )
+            runs = [
+                r for r in deployed.instance.get_runs() if r.status == dg.DagsterRunStatus.SUCCESS
+            ]
         finally:
             watch.stop()
         videos = {v.file_name: v.video_id for v in deployed.store.list_videos()}
@@ -372,7 +383,11 @@ class TestThroughTheDaemon:
         assert {s.status for s in states.values()} <= {"succeeded", "skipped"}, states
         rejected = [r for r in deployed.store.list_rejections() if r.path.endswith("broken.mp4")]
         assert rejected and rejected[0].reason
-        assert len(deployed.store.list_videos()) == 3  # the bad file made no video
+        # The sensor does not read files: the broken one got a run, whose first asset
+        # refused it with the reason.
+        (broken,) = [v for v in deployed.store.list_videos() if v.file_name == "broken.mp4"]
+        assert broken.status == "failed" and "rejected broken.mp4" in (broken.error or "")
+        assert len(deployed.store.list_videos()) == 4
 
     def test_a_run_launched_from_the_command_line_goes_through_the_daemon(
         self, deployed: Deployment, first_wave: FirstWave
