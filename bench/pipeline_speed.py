@@ -1,7 +1,7 @@
 """`vidmine ingest` of one long video against a bare ffmpeg decode of the same file.
 
     .venv/bin/python bench/pipeline_speed.py [--heights 1080 720] [--repeat 1]
-        [--baseline-repo ../vidmine-before]
+        [--baseline-repo ../vidmine-before] [--transcribe-models base tiny.en]
 
 The video is the benchmark's own (``bench/media.py``: about 8.4 minutes of real footage
 from ../shared/media with speech under it). Every figure is measured in this one run:
@@ -11,7 +11,8 @@ starts, so nothing is cached. It reports the time until the video is ``ready``
 (searchable) and until ``vidmine ingest`` returns (the 720p playback copy is made after
 ready). ``--baseline-repo`` also times another checkout of vidmine
 (for example the commit before a speed change) the same way, with this virtual
-environment, so before and after come from the same run. Peak memory is the largest
+environment, so before and after come from the same run; ``--transcribe-models`` times
+this checkout once per local Whisper model instead. Peak memory is the largest
 sum of the resident memory of ``vidmine ingest`` and every process it started.
 """
 
@@ -85,8 +86,10 @@ def _ready_at(url: str, started: float, stop: threading.Event, seen: list[float]
             stop.wait(0.2)
 
 
-def ingest_once(video: Path, repo: Path) -> IngestRun:
+def ingest_once(video: Path, repo: Path, config_yaml: str | None = None) -> IngestRun:
     home = Path(tempfile.mkdtemp(prefix="vidmine-speed-"))
+    if config_yaml is not None:
+        (home / "vidmine.yaml").write_text(config_yaml)
     env = {
         **os.environ,
         "VIDMINE_HOME": str(home),
@@ -148,6 +151,7 @@ print(json.dumps({
     "ocr_texts": len(store.load_ocr_texts(video)),
     "segments": len(store.load_transcript(video)),
     "words": sum(len(s.text.split()) for s in store.load_transcript(video)),
+    "languages": ",".join(getattr(store.get_video(video), "languages", None) or []) or "-",
 }))
 """
 
@@ -172,11 +176,22 @@ def main() -> None:
     parser.add_argument("--heights", type=int, nargs="+", default=[1080, 720])
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--baseline-repo", type=Path, help="another vidmine checkout to time")
+    parser.add_argument(
+        "--transcribe-models",
+        nargs="+",
+        metavar="MODEL",
+        help="time this checkout once per local Whisper model (e.g. base tiny.en)",
+    )
     args = parser.parse_args()
 
-    versions = {"this": REPO}
+    versions: dict[str, tuple[Path, str | None]] = {"this": (REPO, None)}
+    if args.transcribe_models:
+        versions = {
+            model: (REPO, f"stages:\n  transcribe: {{provider: local, model: {model}}}\n")
+            for model in args.transcribe_models
+        }
     if args.baseline_repo:
-        versions = {"baseline": args.baseline_repo.resolve(), **versions}
+        versions = {"baseline": (args.baseline_repo.resolve(), None), **versions}
     for height in args.heights:
         video = long_speech_video(height)
         duration = float(
@@ -198,8 +213,10 @@ def main() -> None:
         )
         decode = statistics.median(bare_decode_s(video) for _ in range(max(3, args.repeat)))
         results = {}
-        for name, repo in versions.items():
-            results[name] = _median_run([ingest_once(video, repo) for _ in range(args.repeat)])
+        for name, (repo, config_yaml) in versions.items():
+            results[name] = _median_run(
+                [ingest_once(video, repo, config_yaml) for _ in range(args.repeat)]
+            )
         print(f"\n{video.name}: {duration:.0f} s of {height}p H.264 + AAC")
         print(f"bare ffmpeg decode (median of {max(3, args.repeat)}): {decode:.1f} s")
         stages = list(dict.fromkeys(s for r in results.values() for s in _stage_seconds(r)))
@@ -223,7 +240,7 @@ def main() -> None:
         }
         for label, values in figures.items():
             print(f"{label:<24}" + "".join(f"{v:>12}" for v in values))
-        for key in ("scenes", "keyframes", "ocr_texts", "segments", "words"):
+        for key in ("scenes", "keyframes", "ocr_texts", "segments", "words", "languages"):
             print(f"{key:<24}" + "".join(f"{r.counts.get(key, '-'):>12}" for r in results.values()))
 
 
