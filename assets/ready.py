@@ -33,6 +33,9 @@ def video_ready(
         work.store.set_video_status(work.video_id, "ready")
         work.summary = {"required": list(required_stages(work.profile))}
         return dg.MaterializeResult(
+            # What this asset makes is the status, and "ready" is "ready" however the
+            # stages got there: the playback copy after it does not go stale with them.
+            data_version=dg.DataVersion("ready"),
             metadata={
                 "status": "ready",
                 "profile": work.profile_name,
