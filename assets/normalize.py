@@ -33,7 +33,7 @@ def normalized_video(
 ) -> dg.MaterializeResult:
     """The video at most 720p (never upscaled, aspect kept, rotation applied), 30 fps
     H.264 with a key frame every 2 s; the source is remuxed when it already conforms."""
-    with stage_work(context, "normalize", database, media, providers) as work:
+    with stage_work(context, "normalize", database, media, providers, fails_video=False) as work:
         wants_video = work.profile.visual and bool(work.video.has_video)
         out = work.normalized_video_path
         files = [out] if wants_video else []

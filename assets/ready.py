@@ -40,5 +40,5 @@ def video_ready(
                 "status": "ready",
                 "profile": work.profile_name,
                 "stages": dg.MetadataValue.md("\n".join(f"- {s}: {states.get(s)}" for s in states)),
-            }
+            },
         )

@@ -33,6 +33,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -350,14 +352,51 @@ def invariants(expected_ready: int, watch: RunWatch) -> tuple[list[str], dict]:
     return broken, figures
 
 
-def crash(args: argparse.Namespace) -> int:
-    stack = Stack.fresh()
-    clips = make_clips(stack.home / "sources", args.clips)
+@contextmanager
+def watched(stack: Stack, keep: bool) -> Iterator[RunWatch]:
+    """The stack started, with a watch on its runs; on leaving, both stop and the drill's
+    VIDMINE_HOME goes (unless ``keep``)."""
     watch = None
     try:
         stack.start()
         watch = RunWatch(tag_limits())
         threading.Thread(target=watch.run, daemon=True).start()
+        yield watch
+    finally:
+        if watch is not None:
+            watch.stop.set()
+        stack.stop()
+        if not keep:
+            shutil.rmtree(stack.home, ignore_errors=True)
+
+
+def power_cut_and_restart(stack: Stack, started: float) -> None:
+    ready = sum(1 for v in store().list_videos() if v.status == "ready")
+    killed = stack.power_cut()
+    print(
+        f"power cut {time.monotonic() - started:.0f} s after the drop: {killed} processes "
+        f"killed with SIGKILL, {ready} videos ready",
+        flush=True,
+    )
+    time.sleep(2)
+    stack.start()
+
+
+def finish(stack: Stack, watch: RunWatch, expected: int, started: float, timeout: float):
+    took = wait_until(f"{expected} videos ready", all_ready(expected), timeout, stack)
+    print(
+        f"all {expected} ready {took:.0f} s after the restart, "
+        f"{time.monotonic() - started:.0f} s after the drop",
+        flush=True,
+    )
+    watch.stop.set()
+    return invariants(expected, watch)
+
+
+def crash(args: argparse.Namespace) -> int:
+    stack = Stack.fresh()
+    clips = make_clips(stack.home / "sources", args.clips)
+    with watched(stack, args.keep) as watch:
         started = time.monotonic()
         drop_all(stack, {clip.name: clip for clip in clips})
         wait_until("two run workers", lambda: len(started_workers()) >= 2, 300, stack)
@@ -366,37 +405,15 @@ def crash(args: argparse.Namespace) -> int:
         for _, pid in victims:
             os.kill(pid, signal.SIGKILL)
         print(f"killed run workers {[pid for _, pid in victims]}", flush=True)
+        killed_runs = {run_id for run_id, _ in victims}
         wait_until(
             "a run started after the kills",
-            lambda: any(run_id not in {v for v, _ in victims} for run_id, _ in started_workers()),
+            lambda: any(run_id not in killed_runs for run_id, _ in started_workers()),
             300,
             stack,
         )
-        ready_before = sum(1 for v in store().list_videos() if v.status == "ready")
-        killed = stack.power_cut()
-        print(
-            f"power cut: {killed} processes killed with SIGKILL, {ready_before} videos ready",
-            flush=True,
-        )
-        time.sleep(2)
-        restarted = time.monotonic()
-        stack.start()
-        took = wait_until("every clip ready", all_ready(len(clips)), args.timeout, stack)
-        print(
-            f"after the restart every clip was ready in {took:.0f} s "
-            f"({time.monotonic() - started:.0f} s since the drop)",
-            flush=True,
-        )
-        del restarted
-        watch.stop.set()
-        broken, figures = invariants(len(clips), watch)
-        return report(broken, figures)
-    finally:
-        if watch:
-            watch.stop.set()
-        stack.stop()
-        if not args.keep:
-            shutil.rmtree(stack.home, ignore_errors=True)
+        power_cut_and_restart(stack, started)
+        return report(*finish(stack, watch, len(clips), started, args.timeout))
 
 
 def drop50(args: argparse.Namespace) -> int:
@@ -404,17 +421,10 @@ def drop50(args: argparse.Namespace) -> int:
     clips = make_clips(stack.home / "sources", args.videos)
     files = {clip.name: clip for clip in clips}
     files.update(bad_files(stack.home / "bad", clips))
-    watch = None
-    try:
-        stack.start()
-        watch = RunWatch(tag_limits())
-        threading.Thread(target=watch.run, daemon=True).start()
+    with watched(stack, args.keep) as watch:
         started = time.monotonic()
         drop_all(stack, files)
-        print(
-            f"dropped {len(files)} files: {args.videos} videos, {len(files) - args.videos} bad or duplicate",
-            flush=True,
-        )
+        print(f"dropped {len(files)} files: {args.videos} videos, the rest bad or duplicate")
         quarter = max(1, args.videos // 4)
         wait_until(
             f"{quarter} videos ready",
@@ -422,34 +432,16 @@ def drop50(args: argparse.Namespace) -> int:
             args.timeout,
             stack,
         )
-        killed = stack.power_cut()
-        print(
-            f"power cut after {time.monotonic() - started:.0f} s: {killed} processes killed",
-            flush=True,
-        )
-        time.sleep(2)
-        stack.start()
-        took = wait_until("every video ready", all_ready(args.videos), args.timeout, stack)
-        print(
-            f"all {args.videos} ready {took:.0f} s after the restart, "
-            f"{time.monotonic() - started:.0f} s after the drop",
-            flush=True,
-        )
-        watch.stop.set()
-        broken, figures = invariants(args.videos, watch)
+        power_cut_and_restart(stack, started)
+        broken, figures = finish(stack, watch, args.videos, started, args.timeout)
         rejected = {Path(r.path).name for r in store().list_rejections()}
-        for name in files:
-            if name in {c.name for c in clips}:
-                continue
-            if Path(name).name not in rejected:
-                broken.append(f"{name} was not recorded as rejected")
+        good = {clip.name for clip in clips}
+        broken += [
+            f"{name} was not recorded as rejected"
+            for name in files
+            if name not in good and Path(name).name not in rejected
+        ]
         return report(broken, figures)
-    finally:
-        if watch:
-            watch.stop.set()
-        stack.stop()
-        if not args.keep:
-            shutil.rmtree(stack.home, ignore_errors=True)
 
 
 def report(broken: list[str], figures: dict) -> int:

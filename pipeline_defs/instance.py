@@ -59,6 +59,9 @@ def instance_settings(config: VidmineConfig) -> dict:
         "run_monitoring": {
             "enabled": True,
             "poll_interval_seconds": 5,
+            # A run forked from the warm process starts in well under a second; one that
+            # has not started in 30 s will not (Dagster's default waits 180 s).
+            "start_timeout_seconds": 30,
             "free_slots_after_run_end_seconds": 60,
         },
     }

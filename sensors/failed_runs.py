@@ -1,7 +1,8 @@
 """The stage rows of runs that died: a run whose worker was killed (or lost in a power
 cut) is failed by run monitoring, but its steps never got to say so, so the stages it
-was in still read ``running``. This sensor marks those stages, and their video, failed
-with the run's failure message; run retries then take the video back to processing.
+was in still read ``running``. This sensor marks those stages failed with the run's
+failure message, and their video too unless it is already ready; run retries then take
+the video back to processing.
 
 Stages that failed by themselves already said so and are left alone.
 """
@@ -25,7 +26,11 @@ def failed_run_stage_rows(context: dg.RunFailureSensorContext, database: Vidmine
         run.run_id, f"run {run.run_id[:8]} ended before this stage finished: {message}"
     )
     for video_id, stages in unfinished.items():
-        store.set_video_status(
-            video_id, "failed", f"{', '.join(sorted(stages))} did not finish: {message}"
-        )
         context.log.info(f"video {video_id}: {', '.join(stages)} left running by {run.run_id}")
+        video = store.get_video(video_id)
+        # A ready video stays ready: what runs after video_ready (the playback copy,
+        # written content) is not what makes it searchable.
+        if video is not None and video.status != "ready":
+            store.set_video_status(
+                video_id, "failed", f"{', '.join(sorted(stages))} did not finish: {message}"
+            )

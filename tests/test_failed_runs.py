@@ -23,7 +23,7 @@ def dying_job() -> None:
 
 def test_stages_a_dead_run_left_running_become_failed(database_env: str, store_url: str) -> None:
     store = Store(store_url)
-    for video_id in ("talk", "other"):
+    for video_id in ("talk", "other", "shown"):
         store.register_video(video_id, file_name=f"{video_id}.mp4", source_path="/x", size_bytes=1)
         store.set_video_status(video_id, "processing")
     with dg.instance_for_test() as instance:
@@ -32,6 +32,8 @@ def test_stages_a_dead_run_left_running_become_failed(database_env: str, store_u
         store.finish_stage("talk", "source_video", "succeeded", 0.1)
         store.start_stage("talk", "transcript", run.run_id)  # the worker died in here
         store.start_stage("other", "transcript", "a-later-run")  # another run's, alive
+        store.set_video_status("shown", "ready")
+        store.start_stage("shown", "normalize", run.run_id)  # the playback copy, after ready
         with dg.build_run_status_sensor_context(
             sensor_name="failed_run_stage_rows",
             dagster_event=result.get_run_failure_event(),
@@ -51,3 +53,7 @@ def test_stages_a_dead_run_left_running_become_failed(database_env: str, store_u
     assert store.stage_states("other")["transcript"].status == "running"
     other = store.get_video("other")
     assert other is not None and other.status == "processing"
+    # Work after video_ready was cut short: the row says so, the video stays searchable.
+    assert store.stage_states("shown")["normalize"].status == "failed"
+    shown = store.get_video("shown")
+    assert shown is not None and shown.status == "ready"
