@@ -29,7 +29,6 @@ from vidmine.providers.language_runs import (
     SpeechRegion,
     detection_windows,
     language_clips,
-    region_languages,
     smooth_languages,
 )
 from vidmine.providers.registry import transcriber_for
@@ -69,8 +68,6 @@ def test_clips_never_span_two_languages_nor_30_seconds():
     regions = [SpeechRegion(0, 5), SpeechRegion(6, 10), SpeechRegion(12, 20), SpeechRegion(21, 45)]
     clips = language_clips(regions, ["en", "en", "de", "de"])
     assert clips == [("en", 0, 10), ("de", 12, 20), ("de", 21, 45)]
-    windows = detection_windows(regions)
-    assert region_languages(regions, windows, ["en"] * len(windows)) == ["en"] * 4
 
 
 # --- languages, OCR packs, subtitles (pure) ------------------------------------------------

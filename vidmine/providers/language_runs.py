@@ -10,8 +10,12 @@ transcribed language by language:
 3. Whisper tells each window's language (the caller does this, batched);
 4. :func:`smooth_languages` gives an unsure, short window the language of its
    neighbours, so a stray "OK" does not become its own language;
-5. :func:`language_clips` joins consecutive regions of one language into clips of at most
-   30 s (Whisper's window), which the batched pipeline transcribes with that language.
+5. the batched pipeline transcribes each window with its language. The windows are the
+   clips because telling a window's language already encoded its audio, and the same
+   features are not encoded again (:mod:`vidmine.providers.whisper_encoder`).
+
+When the language is known beforehand (configured, or an English-only model),
+:func:`language_clips` joins the regions into clips of at most 30 s (Whisper's window).
 
 Pure functions over times and labels; no model is loaded here.
 """
@@ -101,17 +105,6 @@ def smooth_languages(windows: list[DetectionWindow], guesses: list[LanguageGuess
         else:
             languages.append(guesses[before].language)
     return languages
-
-
-def region_languages(
-    regions: list[SpeechRegion], windows: list[DetectionWindow], languages: list[str]
-) -> list[str]:
-    """The language of each region, from the window holding it."""
-    by_region = [""] * len(regions)
-    for window, language in zip(windows, languages, strict=True):
-        for i in window.regions:
-            by_region[i] = language
-    return by_region
 
 
 def language_clips(

@@ -27,6 +27,7 @@ import importlib
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,6 @@ from vidmine.providers.language_runs import (
     SpeechRegion,
     detection_windows,
     language_clips,
-    region_languages,
     smooth_languages,
 )
 
@@ -57,6 +57,9 @@ TRANSCRIBE_MODEL = whisper_models.DEFAULT_MODEL
 TRANSCRIBE_MODELS = whisper_models.MODELS
 SAMPLE_RATE = 16000
 BATCH_SIZE = 8  # speech stretches decoded together; more gains little on two cores
+# Windows whose encoder outputs are kept between telling their language and transcribing
+# them: about 100 MB for base, 16 minutes of speech.
+TOLD_WINDOWS_KEPT = 32
 EMBED_MODEL = "all-MiniLM-L6-v2"
 EMBED_DIMENSIONS = 384
 CAPTION_MODEL = "descriptor"
@@ -154,10 +157,12 @@ class LocalTranscriber:
         info = whisper_models.model_dir(self.model)
 
         def load() -> Any:
-            from faster_whisper import BatchedInferencePipeline, WhisperModel
+            from faster_whisper import BatchedInferencePipeline
+
+            from vidmine.providers.whisper_encoder import EncoderReusingWhisperModel
 
             return BatchedInferencePipeline(
-                WhisperModel(str(info.path), device="cpu", compute_type="int8")
+                EncoderReusingWhisperModel(str(info.path), device="cpu", compute_type="int8")
             )
 
         return _cached_model("whisper", info.path, load)
@@ -173,9 +178,7 @@ class LocalTranscriber:
         audio = decode_audio(str(wav_path), sampling_rate=SAMPLE_RATE)
         segments: list[TranscriptSegment] = []
         regions = _speech_regions(audio) if audio.size > 0 else []
-        if regions:
-            languages = self._region_languages(pipeline.model, audio, regions)
-            clips = language_clips(regions, languages)
+        for clips in self._clip_groups(pipeline.model, audio, regions):
             # One call per language: its clips are decoded in batches together.
             for language in dict.fromkeys(clip[0] for clip in clips):
                 raw_segments, _info = pipeline.transcribe(
@@ -204,14 +207,28 @@ class LocalTranscriber:
         )
         return segments
 
-    def _region_languages(self, model: Any, audio: Any, regions: list[SpeechRegion]) -> list[str]:
-        if self.language is not None:
-            return [self.language] * len(regions)
-        if self.model in whisper_models.ENGLISH_ONLY:
-            return ["en"] * len(regions)
+    def _clip_groups(
+        self, model: Any, audio: Any, regions: list[SpeechRegion]
+    ) -> Iterator[list[tuple[str, float, float]]]:
+        """(language, start, end) clips to transcribe, in groups transcribed one after another.
+
+        With a known language, the regions joined into clips of up to 30 s. Otherwise the
+        detection windows are the clips: their encoder outputs, computed to tell their
+        language, are kept while the group is transcribed (see
+        :mod:`vidmine.providers.whisper_encoder`), up to ``TOLD_WINDOWS_KEPT`` windows at a
+        time, so memory stays bounded on long audio."""
+        if not regions:
+            return
+        known = self.language or ("en" if self.model in whisper_models.ENGLISH_ONLY else None)
+        if known is not None:
+            yield language_clips(regions, [known] * len(regions))
+            return
         windows = detection_windows(regions)
-        guesses = _detect_languages(model, audio, windows)
-        return region_languages(regions, windows, smooth_languages(windows, guesses))
+        for first in range(0, len(windows), TOLD_WINDOWS_KEPT):
+            group = windows[first : first + TOLD_WINDOWS_KEPT]
+            with model.remembering():
+                languages = smooth_languages(group, _detect_languages(model, audio, group))
+                yield [(lang, w.start_s, w.end_s) for w, lang in zip(group, languages, strict=True)]
 
 
 def _speech_regions(audio: Any) -> list[SpeechRegion]:
