@@ -34,8 +34,8 @@ def ocr_text(
     Read with tesseract's English pack plus the packs of the video's languages that are
     installed: the configured ``stages.transcribe.language``, and the spoken languages when
     the transcript is already stored (a re-run, or a transcript that finished first). The
-    step does not wait for the transcript: both are long, and side by side they finish
-    sooner."""
+    step does not depend on the transcript, so a re-run of either does not make the other
+    stale."""
     with stage_work(context, "ocr_text", database, media, providers) as work:
         reason = work.visual_skip_reason()
         if reason is None and work.profile.ocr_fps <= 0:
