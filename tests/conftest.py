@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -95,21 +96,24 @@ def database_env(store_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 # --- a whole pipeline environment ----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def pipeline_env(pg_url: str, migrated_template: str, tmp_path_factory) -> Iterator[dict]:
-    """For a test module that runs the pipeline: its own database (from the template),
-    VIDMINE_HOME and Dagster instance. Yields {"home", "store", "instance", "url"}."""
-    import dagster as dg
-
+def _module_database(pg_url: str, template: str) -> tuple[str, str]:
+    """A database copied from the template: (its name, its URL)."""
     name = f"vidmine_module_{uuid.uuid4().hex[:10]}"
     _admin(
         pg_url,
         sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(migrated_template)
+            sql.Identifier(name), sql.Identifier(template)
         ),
     )
-    home = tmp_path_factory.mktemp("home")
-    url = with_database(pg_url, name)
+    return name, with_database(pg_url, name)
+
+
+@contextmanager
+def _pipeline_context(url: str, home: Path) -> Iterator[dict]:
+    """DATABASE_URL and VIDMINE_HOME pointed at ``url`` and ``home``, and a Dagster
+    instance, for as long as the block lasts."""
+    import dagster as dg
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DATABASE_URL", url)
         mp.setenv("VIDMINE_HOME", str(home))
@@ -118,4 +122,37 @@ def pipeline_env(pg_url: str, migrated_template: str, tmp_path_factory) -> Itera
         mp.setenv("HF_HUB_OFFLINE", "1")
         with dg.instance_for_test() as instance:
             yield {"home": home, "store": Store(url), "instance": instance, "url": url}
+
+
+@pytest.fixture(scope="module")
+def pipeline_env(pg_url: str, migrated_template: str, tmp_path_factory) -> Iterator[dict]:
+    """For a test module that runs the pipeline: its own database (from the template),
+    VIDMINE_HOME and Dagster instance. Yields {"home", "store", "instance", "url"}."""
+    name, url = _module_database(pg_url, migrated_template)
+    with _pipeline_context(url, tmp_path_factory.mktemp("home")) as env:
+        yield env
     _admin(pg_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def _web_library(pg_url: str, migrated_template: str, tmp_path_factory) -> Iterator[dict]:
+    """The database and VIDMINE_HOME that the `vidmine serve` test modules share, and the
+    id of the sample video once the first of them has processed it."""
+    name, url = _module_database(pg_url, migrated_template)
+    yield {"url": url, "home": tmp_path_factory.mktemp("web_home"), "video_id": None}
+    _admin(pg_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def web_env(_web_library: dict, tmp_path_factory) -> Iterator[dict]:
+    """pipeline_env for the `vidmine serve` tests (test_web, test_web_browser), on one
+    library for the session: the sample video (web_helpers.WEB_SCENES) goes through the
+    pipeline once, and each module gets the environment and a Dagster instance of its own.
+    Yields pipeline_env's keys and "video_id"."""
+    from web_helpers import ingest_web_sample
+
+    with _pipeline_context(_web_library["url"], _web_library["home"]) as env:
+        if _web_library["video_id"] is None:
+            folder = tmp_path_factory.mktemp("web_sample")
+            _web_library["video_id"] = ingest_web_sample(env, folder)
+        yield {**env, "video_id": _web_library["video_id"]}

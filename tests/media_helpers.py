@@ -88,12 +88,14 @@ def make_text_slides(path: Path, slides: list[str], *, seconds_each: float = 2.0
 
 def jfk_over_testvideo(out_dir: Path) -> Path:
     """testvideo.mp4 with the JFK speech muxed under it: the scene cuts and the
-    transcript of the two files both hold for the result (shared/media README)."""
+    transcript of the two files both hold for the result (shared/media README). Not cut
+    to the shorter stream: the picture is all of testvideo.mp4 (24 s, every golden cut),
+    the speech its first 11 s."""
     muxed = out_dir / "jfk_over_testvideo.mp4"
     ffmpeg(
         "-i", str(shared_media("pyscenedetect/testvideo.mp4")),
         "-i", str(shared_media("audio/jfk.flac")),
-        "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(muxed),
+        "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", str(muxed),
     )  # fmt: skip
     return muxed
 

@@ -12,12 +12,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pytest
 import yaml
-from media_helpers import jfk_over_testvideo
+from pipeline_helpers import assert_content_sound, bodies, stored_context
 from pipeline_helpers import ingest_ready as ingest
 from typer.testing import CliRunner
 
@@ -28,13 +27,7 @@ from resources import AIProviders, VidmineDatabase
 from vidmine.content import (
     CONTENT_KINDS,
     CONTENT_TYPES,
-    VideoContext,
-    build_video_context,
-    chapter_boundaries,
-    content_markdown,
     generate_content,
-    keyframe_times,
-    validate_content,
 )
 from vidmine.db.store import Store
 from vidmine.samples import SampleScene, make_sample_video
@@ -76,55 +69,6 @@ def env(pipeline_env: dict) -> dict:
     return pipeline_env
 
 
-def stored_context(store: Store, video_id: str) -> VideoContext:
-    """The context the content step builds, from the rows the earlier stages stored."""
-    video = store.get_video(video_id)
-    assert video is not None
-    return build_video_context(
-        video_id=video_id,
-        file_name=video.file_name,
-        duration_s=video.duration_s or 0.0,
-        segments=store.load_transcript(video_id),
-        scenes=store.load_scenes(video_id),
-        ocr_texts=store.load_ocr_texts(video_id),
-        captions=store.load_captions(video_id),
-        frame_times=keyframe_times(store.load_keyframes(video_id)),
-    )
-
-
-def bodies(store: Store, video_id: str) -> dict[str, dict[str, Any]]:
-    return {r.content_type: r.body for r in store.load_content(video_id)}
-
-
-def assert_content_sound(store: Store, video_id: str) -> VideoContext:
-    """Every content type is stored, valid for the video, and marked extractive."""
-    ctx = stored_context(store, video_id)
-    records = {r.content_type: r for r in store.load_content(video_id)}
-    assert sorted(records) == sorted(CONTENT_TYPES)
-    for content_type, record in records.items():
-        # Stored bodies are already the validated, repaired form: checking again changes nothing.
-        assert validate_content(content_type, record.body, ctx) == record.body, content_type
-        assert record.markdown == content_markdown(content_type, record.body)
-        assert record.extractive and (record.provider, record.model) == ("local", "extractive")
-
-    chapters = records["chapters"].body["chapters"]
-    starts = [c["start_s"] for c in chapters]
-    assert starts[0] == 0.0 and starts == sorted(set(starts)), starts
-    assert starts[-1] < ctx.duration_s
-    allowed = {0.0} | {s.start_s for s in ctx.scenes} | {s.start_s for s in ctx.segments}
-    assert set(starts) <= allowed and set(starts) <= set(chapter_boundaries(ctx)), starts
-    assert all(c["title"].strip() for c in chapters)
-
-    for clip in records["short_clip_plan"].body["clips"]:
-        assert 0.0 <= clip["start_s"] < clip["end_s"] <= ctx.duration_s, clip
-
-    tags = records["tags"].body["tags"]
-    assert tags and len({t.casefold() for t in tags}) == len(tags), tags
-    assert not any(t.startswith("#") or t != t.strip() for t in tags), tags
-    assert store.stage_states(video_id)["content"].status == "succeeded"
-    return ctx
-
-
 # --- local provider: extractive content -------------------------------------------------
 
 
@@ -164,16 +108,6 @@ def test_same_inputs_give_the_same_extractive_content(env: dict, talk: str) -> N
     # And the writer itself, on the rows the pipeline stored, agrees with the stored bodies.
     fresh = generate_content(stored_context(store, talk), None)
     assert {t: r.body for t, r in fresh.items()} == before
-
-
-def test_shared_media_jfk_over_testvideo_has_content(env: dict, tmp_path: Path) -> None:
-    muxed = jfk_over_testvideo(tmp_path)
-    video_id = ingest(env, muxed).video_id
-    ctx = assert_content_sound(env["store"], video_id)
-    assert len(ctx.scenes) >= 2
-    content = bodies(env["store"], video_id)
-    assert "country" in content["tags"]["tags"]
-    assert "ask not what your country can do for you" in content["x_post"]["post"].lower()
 
 
 # --- an OpenAI-compatible provider: the fake server through the real openai client ------

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
-from web_helpers import ingest_web_sample, web_app
+from web_helpers import web_app
 
 from vidmine.db.store import SearchItem, Store
 from vidmine.providers.local import LocalEmbedder
@@ -20,15 +20,14 @@ from vidmine.settings import VidmineHome
 from vidmine.web import WebSettings, create_app
 from vidmine.web.runs import ActiveRun
 
-pytestmark = pytest.mark.slow  # processes a video through the whole pipeline once
+pytestmark = pytest.mark.slow  # processes a video through the whole pipeline (see web_env)
 
 HIT_KEYS = {"video_id", "file_name", "start_s", "end_s", "kind", "snippet", "score", "item_id"}
 
 
 @pytest.fixture(scope="module")
-def env(pipeline_env: dict, tmp_path_factory) -> dict:
-    video_id = ingest_web_sample(pipeline_env, tmp_path_factory.mktemp("web"))
-    return {**pipeline_env, "video_id": video_id}
+def env(web_env: dict) -> dict:
+    return web_env
 
 
 @pytest.fixture(scope="module")

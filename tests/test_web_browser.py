@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import uvicorn
 from pipeline_helpers import ingest_ready
-from web_helpers import ingest_web_sample, web_app
+from web_helpers import web_app
 
 from vidmine.samples import SampleScene, make_sample_video
 
@@ -50,10 +50,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def env(pipeline_env: dict, tmp_path_factory) -> dict:
-    folder = tmp_path_factory.mktemp("browser")
-    video_id = ingest_web_sample(pipeline_env, folder)
-    return {**pipeline_env, "video_id": video_id, "folder": folder}
+def env(web_env: dict, tmp_path_factory) -> dict:
+    return {**web_env, "folder": tmp_path_factory.mktemp("browser")}
 
 
 @pytest.fixture(scope="module")
