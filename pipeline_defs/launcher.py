@@ -90,9 +90,12 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
 
     # -- launching -------------------------------------------------------------------------
 
+    def _instance_ref(self) -> str:
+        return serialize_value(self._instance.get_ref())
+
     def launch_run(self, context: LaunchRunContext) -> None:
         run = check.inst(context.dagster_run, DagsterRun)
-        request = {"run_id": run.run_id, "instance_ref": serialize_value(self._instance.get_ref())}
+        request = {"run_id": run.run_id, "instance_ref": self._instance_ref()}
         with self._lock:
             answer = self._ask_worker(request)
         pid = int(answer["pid"])
@@ -141,7 +144,13 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
                 text=True,
                 bufsize=1,
             )
-            assert worker.stdout is not None
+            assert worker.stdin is not None and worker.stdout is not None
+            # The instance it opens once before forking (see pipeline_defs.run_worker).
+            try:
+                worker.stdin.write(json.dumps({"instance_ref": self._instance_ref()}) + "\n")
+                worker.stdin.flush()
+            except OSError:
+                pass  # it died at start: the READY check below says so
             if worker.stdout.readline().strip() != READY:
                 worker.kill()
                 raise RunLauncherError(

@@ -2,13 +2,17 @@
 
 Started by the launcher as ``python -m pipeline_defs.run_worker``, it imports Dagster,
 vidmine's definitions and the libraries the stages use (the local models' runtimes
-among them), then waits
-for run ids on stdin. For each it forks a child that executes that run, exactly as
+among them), opens the Dagster instance the launcher names on its first line of stdin
+(its storage classes, their migrations checked), then waits for run ids on stdin. For
+each it forks a child that executes that run on that instance, exactly as
 ``dagster api execute_run`` would, and answers with the child's pid on stdout. A fresh
-run therefore starts in milliseconds instead of re-importing everything.
+run therefore starts in milliseconds instead of re-importing everything (opening the
+instance alone imported seconds' worth of storage modules in every run).
 
 It loads no model and starts no thread before forking: a child inherits neither
 threads nor the locks they might hold, and each run loads the models it needs once.
+The instance it opens holds no connection between calls (Dagster's SQLite storages
+connect per call), so a child can use it as its own.
 It exits when stdin closes, that is when the launcher's process ends; runs already
 forked carry on.
 """
@@ -43,7 +47,34 @@ PRELOADED_MODULES = (
 READY = "ready"
 
 
-def _run_child(run_id: str, instance_ref_json: str) -> None:
+def _open_instance(instance_ref_json: str):
+    from dagster import DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+    from dagster_shared.serdes import deserialize_value
+
+    return DagsterInstance.from_ref(deserialize_value(instance_ref_json, InstanceRef))
+
+
+class WarmInstance:
+    """The Dagster instance opened before forking, and the serialized ref it came from."""
+
+    def __init__(self, instance_ref_json: str | None) -> None:
+        self.ref_json = instance_ref_json
+        self.instance = None
+        if instance_ref_json:
+            try:
+                self.instance = _open_instance(instance_ref_json)
+            except Exception as err:  # each run opens its own and reports what fails
+                sys.stderr.write(f"run_worker: not opening the instance ahead: {err}\n")
+
+    def for_ref(self, instance_ref_json: str):
+        """The warm instance when the run names the same one, else a new one."""
+        if self.instance is not None and instance_ref_json == self.ref_json:
+            return self.instance
+        return _open_instance(instance_ref_json)
+
+
+def _run_child(run_id: str, instance_ref_json: str, warm: WarmInstance) -> None:
     """In the forked child: execute the run, then leave without running the parent's
     atexit handlers or flushing its inherited buffers twice."""
     code = 1
@@ -51,13 +82,9 @@ def _run_child(run_id: str, instance_ref_json: str) -> None:
         os.setsid()  # its own process group: a signal to the warm process spares it
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # subprocess needs its exit codes
         sys.stdin.close()
-        from dagster import DagsterInstance
         from dagster._cli.api import _execute_run_command_body
-        from dagster._core.instance.ref import InstanceRef
-        from dagster_shared.serdes import deserialize_value
 
-        instance_ref = deserialize_value(instance_ref_json, InstanceRef)
-        with DagsterInstance.from_ref(instance_ref) as instance:
+        with warm.for_ref(instance_ref_json) as instance:
             code = _execute_run_command_body(
                 run_id,
                 instance,
@@ -78,6 +105,8 @@ def main() -> None:
             importlib.import_module(module)
         except ImportError as err:  # an optional extra is missing: the run will say so
             sys.stderr.write(f"run_worker: not preloading {module}: {err}\n")
+    first = sys.stdin.readline()
+    warm = WarmInstance(json.loads(first).get("instance_ref") if first.strip() else None)
     # Children are reaped by the kernel; the launcher checks on them by pid.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     out = sys.stdout
@@ -87,7 +116,7 @@ def main() -> None:
         request = json.loads(line)
         pid = os.fork()
         if pid == 0:
-            _run_child(request["run_id"], request["instance_ref"])
+            _run_child(request["run_id"], request["instance_ref"], warm)
         out.write(json.dumps({"run_id": request["run_id"], "pid": pid}) + "\n")
         out.flush()
 
