@@ -159,7 +159,7 @@ def read_images(images: list[Image.Image], *, lang: str = "eng") -> list[FrameTe
             names.append(str(name))
         listing = Path(scratch) / "images.txt"
         listing.write_text("\n".join(names) + "\n")
-        data = _tesseract_data(listing if len(names) > 1 else Path(names[0]), lang)
+        data = _tesseract_data(listing, lang)
     # Lines keyed by (page, block, paragraph, line); tesseract numbers the pages from 1.
     pages: list[dict[tuple[int, int, int], list[tuple[str, float]]]] = [{} for _ in images]
     for i, word in enumerate(data["text"]):
@@ -169,11 +169,6 @@ def read_images(images: list[Image.Image], *, lang: str = "eng") -> list[FrameTe
             key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
             pages[data["page_num"][i] - 1].setdefault(key, []).append((word, confidence))
     return [_frame_text(lines) for lines in pages]
-
-
-def read_text(image: Image.Image, *, lang: str = "eng") -> FrameText:
-    """Tesseract's reading of ``image`` (see :func:`read_images`)."""
-    return read_images([image], lang=lang)[0]
 
 
 def _frame_text(lines: dict[tuple[int, int, int], list[tuple[str, float]]]) -> FrameText:

@@ -37,7 +37,9 @@ class EncoderReusingWhisperModel(WhisperModel):
     @contextmanager
     def remembering(self) -> Iterator[None]:
         """Keep every encoder output computed inside the block (float32, 1500x512 for base:
-        3 MB per 30 s window); forgotten when the block ends."""
+        3 MB per 30 s window); forgotten when the block ends. The model is shared by the
+        process: a block ending while another thread's is open only costs that thread
+        encodes, never a wrong output (outputs are found by their features)."""
         self._kept = {}
         try:
             yield
