@@ -29,9 +29,10 @@ def instance_settings(config: VidmineConfig) -> dict:
     return {
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},
+        # Dagster's run queue; its daemon also keeps the launcher's warm process ready.
         "run_coordinator": {
-            "module": "dagster._core.run_coordinator",
-            "class": "QueuedRunCoordinator",
+            "module": "pipeline_defs.launcher",
+            "class": "WarmingRunCoordinator",
             # Dagster's default is 5 s: a dropped file would wait for the queue.
             "config": {"dequeue_interval_seconds": 1},
         },

@@ -14,11 +14,17 @@ retries start it again. Production uses the DockerRunLauncher, which has its own
 
 The warm process is restarted when vidmine's code changes on disk, so a run never
 executes code older than the code location the UI shows.
+
+Starting the warm process takes about 10 s (Dagster, vidmine and the model runtimes
+imported). So that no run waits for it, the local instance's run queue is
+:class:`WarmingRunCoordinator`: the daemon's queue thread starts the warm process when
+the daemon starts, and starts a fresh one in the background after a code change.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -35,6 +41,8 @@ from dagster._core.launcher import (
     RunLauncher,
     WorkerStatus,
 )
+from dagster._core.run_coordinator import QueuedRunCoordinator
+from dagster._core.run_coordinator.queued_run_coordinator import RunQueueConfig
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 from dagster_shared.serdes import serialize_value
@@ -44,6 +52,11 @@ from pipeline_defs.run_worker import READY
 WORKER_PID_TAG = "vidmine/worker_pid"
 WORKER_STARTED_TAG = "vidmine/worker_started"  # the worker's start time: pids get reused
 CODE_PACKAGES = ("pipeline_defs", "assets", "resources", "sensors", "vidmine")
+# The thread the daemon runs its run queue in (dagster._daemon.controller names each
+# daemon's thread "dagster-daemon-<daemon type>").
+QUEUE_DAEMON_THREAD = "dagster-daemon-QUEUED_RUN_COORDINATOR"
+
+logger = logging.getLogger(__name__)
 
 
 class RunLauncherError(RuntimeError):
@@ -72,6 +85,8 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         self._lock = threading.Lock()
         self._worker: subprocess.Popen | None = None
         self._worker_code: float | None = None
+        self._warming: threading.Thread | None = None
+        self._failed_code: float | None = None  # the code the last warm-up failed on
         super().__init__()
 
     @property
@@ -160,6 +175,31 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             self._worker, self._worker_code = worker, code
         return self._worker
 
+    def keep_warm(self) -> None:
+        """Starts the warm process in the background when there is none, or when the one
+        there runs older code; returns at once. A warm process that failed to start is
+        not tried again until the code changes (the next launch still tries, and fails
+        its run with the reason)."""
+        if self._warming is not None and self._warming.is_alive():
+            return
+        worker, code = self._worker, code_fingerprint()
+        if worker is not None and worker.poll() is None and self._worker_code == code:
+            return
+        if code == self._failed_code:
+            return
+        self._warming = threading.Thread(
+            target=self._warm_up, args=(code,), name="vidmine-warm-up", daemon=True
+        )
+        self._warming.start()
+
+    def _warm_up(self, code: float) -> None:
+        try:
+            with self._lock:
+                self._warm_worker()
+        except Exception:
+            self._failed_code = code
+            logger.exception("vidmine's warm run process did not start")
+
     def _stop_worker(self) -> None:
         worker, self._worker = self._worker, None
         if worker is not None and worker.poll() is None:
@@ -199,6 +239,26 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         # The worker watches for CANCELING and stops its steps itself.
         self._instance.report_run_canceling(run)
         return _worker_process(run) is not None
+
+
+class WarmingRunCoordinator(QueuedRunCoordinator):
+    """Dagster's run queue (QueuedRunCoordinator, same settings), whose daemon keeps the
+    warm run process ready.
+
+    The queue daemon reads the queue's limits on every pass, each
+    ``dequeue_interval_seconds``. When that happens in the daemon's queue thread, and
+    only there, the launcher is asked to keep its warm process ready (see
+    :meth:`WarmRunLauncher.keep_warm`): the first run after the daemon starts, or after
+    a code change, then launches at once instead of waiting for it. The UI and the CLI
+    read the same limits and start nothing.
+    """
+
+    def get_run_queue_config(self) -> RunQueueConfig:
+        if threading.current_thread().name == QUEUE_DAEMON_THREAD:
+            launcher = self._instance.run_launcher
+            if isinstance(launcher, WarmRunLauncher):
+                launcher.keep_warm()
+        return super().get_run_queue_config()
 
 
 def _worker_process(run: DagsterRun) -> psutil.Process | None:

@@ -2,7 +2,11 @@
 a partition of ``videos`` and one run of ``process_video``.
 
 A tick stays light (Dagster times a sensor out at 60 s): it lists the folder, waits for
-each file to settle, and keys it by a fingerprint that reads at most 3 MiB. Probing
+each file to settle, and keys it by a fingerprint that reads at most 3 MiB. A file is
+settled when it has not been modified for ``SETTLE_SECONDS`` and two looks saw the same
+size and mtime: the second look is taken ``SECOND_LOOK_SECONDS`` later in the same tick,
+so a file moved or copied in whole is taken by the first tick that sees it (Dagster
+evaluates sensors at most every 5 s), and one still being written by a later tick. Probing
 and hashing the whole file belong to the run's first asset, ``source_video``, where a
 file that is not a readable video fails its own run with the reason and is recorded as
 rejected. The tick never raises: an obviously wrong file (extension, empty, unknown
@@ -24,9 +28,16 @@ from vidmine.config import ConfigError, VidmineConfig
 from vidmine.db.store import Store
 from vidmine.registration import register_upload
 from vidmine.settings import VidmineHome
-from vidmine.uploads import UploadFile, is_settled, scan_uploads, unsupported_reason
+from vidmine.uploads import (
+    UploadFile,
+    is_settled,
+    look_again,
+    scan_uploads,
+    unsupported_reason,
+)
 
 SETTLE_SECONDS = 2.0
+SECOND_LOOK_SECONDS = 1.0
 MAX_FILES_PER_TICK = 50  # each reads at most 3 MiB; the rest waits for the next tick
 DEFAULT_INTERVAL_SECONDS = 2
 
@@ -102,6 +113,12 @@ class UploadCursor:
         self.seen = {path: sig for path, sig in self.seen.items() if path in ctimes}
 
 
+def _new_or_changed(cursor: UploadCursor, upload: UploadFile) -> bool:
+    """Neither taken nor seen before as it is now: new, or changed since the last tick."""
+    path = str(upload.path)
+    return upload.signature not in (cursor.taken.get(path), cursor.seen.get(path))
+
+
 def _take_upload(
     context: dg.SensorEvaluationContext,
     store: Store,
@@ -175,6 +192,9 @@ def _evaluate_uploads(
         (u for u in scan_uploads(home.uploads) if u.ctime_ns > cursor.watermark),
         key=lambda u: (u.ctime_ns, str(u.path)),
     )
+
+    new_or_changed = [u for u in pending if _new_or_changed(cursor, u)]
+    cursor.seen.update(look_again(new_or_changed, now, SETTLE_SECONDS, SECOND_LOOK_SECONDS))
 
     requests: list[dg.RunRequest] = []
     new_keys: list[str] = []

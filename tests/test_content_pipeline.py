@@ -278,8 +278,7 @@ def test_fast_audio_only_folder_makes_no_visual_rows_and_has_content(
             )
         return result
 
-    first = tick(None)  # sees the file
-    (request,) = tick(first.cursor).run_requests  # takes it once settled
+    (request,) = tick(None).run_requests  # copied in whole: the first tick takes it
     video_id = request.partition_key
     assert request.tags["vidmine/profile"] == "fast_audio_only"
     store: Store = env["store"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -27,7 +28,13 @@ from dagster_daemon import (
 )
 from test_daemon_pipeline import fresh_database
 
-from pipeline_defs.launcher import WORKER_PID_TAG, WORKER_STARTED_TAG, WarmRunLauncher
+from pipeline_defs.launcher import (
+    QUEUE_DAEMON_THREAD,
+    WORKER_PID_TAG,
+    WORKER_STARTED_TAG,
+    WarmingRunCoordinator,
+    WarmRunLauncher,
+)
 from vidmine.config import load_config
 from vidmine.db.store import Store
 from vidmine.samples import SampleScene, make_sample_video
@@ -46,6 +53,37 @@ def test_a_live_worker_is_running_a_gone_or_reused_pid_is_failed() -> None:
     failed = launcher.check_run_worker_health(_run(reused))
     assert failed.status == WorkerStatus.FAILED and "is gone" in failed.msg
     assert launcher.check_run_worker_health(_run({})).status == WorkerStatus.FAILED
+
+
+def test_the_queue_daemon_starts_the_warm_process_before_any_run(tmp_path: Path) -> None:
+    """Reading the queue's limits starts the warm process in the daemon's queue thread
+    only (the UI and the CLI read them too), once, in the background."""
+    dagster_home = tmp_path / "dagster"
+    config_path = tmp_path / "vidmine.yaml"
+    config_path.write_text("default_profile: standard_audio_visual\n")
+    prepare_dagster_home(dagster_home, load_config(config_path, check_keys=False))
+    with open_instance(dagster_home) as instance:
+        assert isinstance(instance.run_coordinator, WarmingRunCoordinator)
+        launcher = instance.run_launcher
+        assert isinstance(launcher, WarmRunLauncher)
+
+        instance.get_concurrency_config()  # as the UI does
+        assert launcher._worker is None and launcher._warming is None
+
+        def queue_pass() -> None:
+            passer = threading.Thread(
+                target=instance.get_concurrency_config, name=QUEUE_DAEMON_THREAD
+            )
+            passer.start()
+            passer.join()
+
+        queue_pass()
+        warm = wait_for(lambda: launcher._worker, timeout_s=120, what="the warm run process")
+        assert warm.poll() is None
+        launcher._warming.join(timeout=10)
+        queue_pass()  # the next pass finds it ready and starts nothing
+        assert launcher._worker is warm and not launcher._warming.is_alive()
+    assert warm.wait(timeout=10) is not None  # the instance's disposal ended it
 
 
 @pytest.mark.slow

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
 from vidmine.uploads import (
     UploadFile,
     is_settled,
+    look_again,
     scan_uploads,
     slugify,
     unsupported_reason,
@@ -68,3 +70,32 @@ def test_a_file_is_taken_only_after_two_equal_polls_and_a_quiet_period(tmp_path:
     os.utime(path, (first.mtime + 1, first.mtime + 1))
     (grown,) = scan_uploads(tmp_path)
     assert not is_settled(grown, first.signature, grown.mtime + 10, 2.0)
+
+
+def test_the_second_look_passes_only_quiet_files_that_did_not_change(tmp_path: Path) -> None:
+    past = time.time() - 60
+    for name in ("whole.mp4", "growing.mp4", "fresh.mp4"):
+        (tmp_path / name).write_bytes(b"abc")
+        if name != "fresh.mp4":
+            os.utime(tmp_path / name, (past, past))
+    uploads = scan_uploads(tmp_path)
+
+    def append_during_the_pause() -> None:
+        time.sleep(0.2)
+        with (tmp_path / "growing.mp4").open("ab") as handle:
+            handle.write(b"more")
+        os.utime(tmp_path / "growing.mp4", (past, past))  # a clock that makes it look old
+
+    writer = threading.Thread(target=append_during_the_pause)
+    writer.start()
+    unchanged = look_again(uploads, time.time(), settle_s=2.0, pause_s=1.0)
+    writer.join()
+    (whole,) = (u for u in uploads if u.path.name == "whole.mp4")
+    assert unchanged == {str(whole.path): whole.signature}
+    assert is_settled(whole, unchanged[str(whole.path)], time.time(), 2.0)
+
+    started = time.monotonic()
+    assert (
+        look_again([u for u in uploads if u.path.name == "fresh.mp4"], time.time(), 2.0, 5.0) == {}
+    )
+    assert time.monotonic() - started < 1.0  # nothing quiet: no pause

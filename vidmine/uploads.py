@@ -11,6 +11,7 @@ file is an outcome, not an error.
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,32 @@ def unsupported_reason(upload: UploadFile, known_profiles: set[str]) -> str | No
 def is_settled(
     upload: UploadFile, previous_signature: str | None, now: float, settle_s: float
 ) -> bool:
-    """A file is taken only when two polls saw the same size and mtime, and it has not
+    """A file is taken only when two looks saw the same size and mtime, and it has not
     been modified for ``settle_s`` seconds: a file still being written is left alone."""
     return previous_signature == upload.signature and now - upload.mtime >= settle_s
+
+
+def look_again(
+    uploads: list[UploadFile], now: float, settle_s: float, pause_s: float
+) -> dict[str, str]:
+    """The second look at files seen for the first time, so that one tick can take them.
+
+    Of ``uploads``, those not modified for ``settle_s`` seconds are looked at again after
+    ``pause_s`` (one pause for all of them). Returns path -> signature of those whose
+    size and mtime did not change; the others wait for the next tick. The second look
+    guards against a clock that makes a file still being written look old (a network
+    share's mtime comes from the server's clock).
+    """
+    quiet = [u for u in uploads if now - u.mtime >= settle_s]
+    if not quiet:
+        return {}
+    time.sleep(pause_s)
+    unchanged: dict[str, str] = {}
+    for upload in quiet:
+        try:
+            stat = upload.path.stat()
+        except OSError:  # gone meanwhile
+            continue
+        if stat.st_size == upload.size_bytes and stat.st_mtime == upload.mtime:
+            unchanged[str(upload.path)] = upload.signature
+    return unchanged
