@@ -31,8 +31,9 @@ def normalized_video(
     media: MediaLibrary,
     providers: AIProviders,
 ) -> dg.MaterializeResult:
-    """The video at most 720p (never upscaled, aspect kept, rotation applied), 30 fps
-    H.264 with a key frame every 2 s; the source is remuxed when it already conforms."""
+    """The video at most 720p (never upscaled, aspect kept, rotation applied), at its
+    own constant rate up to 30 fps, H.264 with a key frame every 2 s; the source is
+    remuxed when it already conforms."""
     with stage_work(context, "normalize", database, media, providers, fails_video=False) as work:
         wants_video = work.profile.visual and bool(work.video.has_video)
         out = work.normalized_video_path

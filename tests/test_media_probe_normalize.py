@@ -169,7 +169,26 @@ def test_conforming_video_is_remuxed_not_reencoded(tmp_path: Path) -> None:
     assert _only_outputs(tmp_path / "out") == {"normalized.mp4", "audio.wav"}
 
 
-def test_large_variable_source_is_reencoded(tmp_path: Path) -> None:
+def test_ntsc_rate_video_is_remuxed_keeping_its_rate(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "phone.mp4", duration=1.0, size="640x360", fps=30000 / 1001)
+    probe = probe_media(clip)
+    assert probe.fps == pytest.approx(29.97, abs=0.01)
+    assert video_conforms(probe)
+    result = normalize_media(clip, probe, tmp_path / "out")
+    assert result.video_reencoded is False
+    assert probe_media(result.video_path).fps == pytest.approx(29.97, abs=0.01)
+
+
+def test_a_faster_source_is_brought_to_30_fps(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "sport.mp4", duration=1.0, size="640x360", fps=60)
+    probe = probe_media(clip)
+    assert not video_conforms(probe)
+    result = normalize_media(clip, probe, tmp_path / "out")
+    assert result.video_reencoded is True
+    assert probe_media(result.video_path).fps == pytest.approx(30.0)
+
+
+def test_large_source_is_reencoded_at_its_own_rate(tmp_path: Path) -> None:
     clip = make_video(
         tmp_path / "big.mkv",
         duration=1.0,
@@ -183,7 +202,7 @@ def test_large_variable_source_is_reencoded(tmp_path: Path) -> None:
     assert result.video_reencoded is True
     out = probe_media(result.video_path)
     assert (out.width, out.height) == (1280, 720)
-    assert out.fps == pytest.approx(30.0)
+    assert out.fps == pytest.approx(25.0)  # as shot: no frames duplicated up to 30
     assert out.video_codec == "h264"
     assert out.raw["streams"][0]["pix_fmt"] == "yuv420p"
     assert out.duration_s == pytest.approx(1.0, abs=0.1)

@@ -1,9 +1,12 @@
 """Normalization: the video and audio forms every later stage reads.
 
 ``normalized.mp4`` is H.264 yuv420p, at most 720 lines high (never upscaled), upright,
-square pixels and 30 fps constant, with ``+faststart`` so it streams; it holds the
-picture only. ``audio.wav`` is 16 kHz mono 16-bit PCM, what speech recognisers expect.
-A source that already meets the video rules is remuxed instead of re-encoded.
+square pixels, at a constant frame rate of at most 30 fps, with ``+faststart`` so it
+streams; it holds the picture only. A constant-rate source of 30 fps or less keeps its
+rate (29.97, 25 and 24 fps stay as shot, without duplicated frames); a faster or
+variable-rate one is brought to a constant 30 fps. ``audio.wav`` is 16 kHz mono 16-bit
+PCM, what speech recognisers expect. A source that already meets the video rules is
+remuxed instead of re-encoded.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from vidmine.media.probe import (
 from vidmine.models import NormalizedMedia, ProbeResult
 
 MAX_HEIGHT = 720
-TARGET_FPS = 30.0
+MAX_FPS = 30.0
 FPS_TOLERANCE = 0.01
 # The average rate of a constant-rate file drifts from its base rate when its last frame
 # is held longer (e.g. to match the audio); that is not variable frame rate.
@@ -60,6 +63,19 @@ def target_size(
     return max(width, 2), max(height, 2)
 
 
+def kept_frame_rate(probe: ProbeResult) -> float | None:
+    """The source's frame rate when the normalized video keeps it: constant and at most
+    ``MAX_FPS``. None when the video must be brought to a constant ``MAX_FPS``."""
+    stream = main_video_stream(probe)
+    if stream is None or not probe.fps:
+        return None
+    # A variable frame rate video's average differs from its base rate.
+    base_fps = parse_rate(stream.get("r_frame_rate")) or probe.fps
+    if abs(probe.fps - base_fps) > AVERAGE_FPS_TOLERANCE or base_fps > MAX_FPS + FPS_TOLERANCE:
+        return None
+    return base_fps
+
+
 def video_conforms(probe: ProbeResult) -> bool:
     """True when the source video can be remuxed as is instead of re-encoded."""
     stream = main_video_stream(probe)
@@ -67,16 +83,13 @@ def video_conforms(probe: ProbeResult) -> bool:
         return False
     sar = parse_sample_aspect_ratio(stream.get("sample_aspect_ratio"))
     container = set(probe.format_name.split(","))
-    # A variable frame rate video can average 30 fps; its base rate then differs.
-    base_fps = parse_rate(stream.get("r_frame_rate")) or probe.fps
     return (
         probe.video_codec == "h264"
         and stream.get("pix_fmt") == "yuv420p"
         and probe.height <= MAX_HEIGHT
         and probe.width % 2 == 0
         and probe.height % 2 == 0
-        and abs(probe.fps - TARGET_FPS) <= AVERAGE_FPS_TOLERANCE
-        and abs(base_fps - TARGET_FPS) <= FPS_TOLERANCE
+        and kept_frame_rate(probe) is not None
         and probe.rotation == 0
         and (sar is None or sar == 1)
         and any(name in container for name in _REMUXABLE_FORMATS)
@@ -93,7 +106,10 @@ def normalization_filter(probe: ProbeResult) -> str:
         raise MediaError(f"{probe.path}: has no video stream to normalize; it is audio only.")
     width, height = target_size(probe.width, probe.height)
     # bilinear: a downscale for playback, 12% faster than bicubic on the whole encode
-    return f"fps={TARGET_FPS:g},scale={width}:{height}:flags=bilinear,setsar=1"
+    scale = f"scale={width}:{height}:flags=bilinear,setsar=1"
+    if kept_frame_rate(probe) is not None:
+        return scale
+    return f"fps={MAX_FPS:g},{scale}"
 
 
 def encoder_args(preset: str | None = None) -> list[str]:
