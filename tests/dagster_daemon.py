@@ -204,6 +204,21 @@ class DaemonProcess(ManagedProcess):
     workspace_yaml: Path = Path()
 
 
+def warm_run_processes(daemon: ManagedProcess) -> list[psutil.Process]:
+    """The daemon's warm run processes (``python -m pipeline_defs.run_worker``)."""
+    found = []
+    try:
+        for child in psutil.Process(daemon.pid).children(recursive=True):
+            try:
+                if "pipeline_defs.run_worker" in child.cmdline():
+                    found.append(child)
+            except psutil.Error:
+                continue
+    except psutil.Error:
+        pass
+    return found
+
+
 @dataclass
 class CodeServerProcess(ManagedProcess):
     host: str = "localhost"

@@ -46,7 +46,9 @@ from dagster_daemon import (
     prepare_dagster_home,
     process_env,
     running_daemon,
+    wait_for,
     wait_for_runs,
+    warm_run_processes,
     write_workspace,
 )
 from psycopg import sql
@@ -289,6 +291,8 @@ class FirstWave:
     dropped: dict[str, str]  # file name -> video id
     launched: str  # video id of the run launched with `dagster job launch`
     runs: list[dg.DagsterRun]
+    warm_before: int  # pid of the warm run process running before anything was dropped
+    warm_after: list[int]  # pids of the warm run processes once every run ended
     stats: dict
     watch: RunQueueWatch
     launch_output: str
@@ -332,6 +336,13 @@ class TestThroughTheDaemon:
         registration = register_upload(deployed.store, by_hand, "standard_audio_visual")
         assert registration.video_id is not None
         deployed.instance.add_dynamic_partitions("videos", [registration.video_id])
+        # The daemon starts its warm run process itself, before any run.
+        (warm,) = wait_for(
+            lambda: warm_run_processes(deployed.daemon),
+            timeout_s=120,
+            what="the daemon's warm run process",
+            process=deployed.daemon,
+        )
         watch = RunQueueWatch(deployed.dagster_home, FAKE_TAG, "vidmine_transcribe")
         watch.start()
         try:
@@ -364,7 +375,14 @@ class TestThroughTheDaemon:
             f"{watch.max_pool_slots}"
         )
         return FirstWave(
-            dropped, registration.video_id, runs, stats, watch, launched.stdout + launched.stderr
+            dropped,
+            registration.video_id,
+            runs,
+            warm.pid,
+            [p.pid for p in warm_run_processes(deployed.daemon)],
+            stats,
+            watch,
+            launched.stdout + launched.stderr,
         )
 
     # issue 2
@@ -388,6 +406,18 @@ class TestThroughTheDaemon:
         (broken,) = [v for v in deployed.store.list_videos() if v.file_name == "broken.mp4"]
         assert broken.status == "failed" and "rejected broken.mp4" in (broken.error or "")
         assert len(deployed.store.list_videos()) == 4
+
+    def test_every_run_forks_from_the_warm_process_the_daemon_started_first(
+        self, deployed: Deployment, first_wave: FirstWave
+    ) -> None:
+        assert first_wave.warm_after == [first_wave.warm_before]  # not restarted, not doubled
+        for run in first_wave.runs:
+            forked = [
+                e.message
+                for e in deployed.instance.all_logs(run.run_id)
+                if "forked from vidmine's warm run process" in (e.message or "")
+            ]
+            assert forked, f"run {run.run_id} was not forked from the warm process"
 
     def test_a_run_launched_from_the_command_line_goes_through_the_daemon(
         self, deployed: Deployment, first_wave: FirstWave
