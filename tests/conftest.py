@@ -1,5 +1,10 @@
 """Fixtures shared by the whole test suite.
 
+Parallel runs: pyproject.toml runs the suite on two pytest-xdist workers with ``--dist
+loadfile``: all of a module's tests on one worker, so its module-scoped fixtures (a pipeline
+run, a daemon's first wave) are set up once. Each worker is a session of its own, with its
+own PostgreSQL, temporary folders and Dagster instances.
+
 Database: ONE PostgreSQL for the session (an embedded pgserver in a short temporary
 folder, or the server named by ``VIDMINE_TEST_DATABASE_URL``, whose user must be allowed
 to create databases), a migrated template database, and for each test that asks a fresh
@@ -24,6 +29,19 @@ from vidmine.db.connection import ensure_embedded, normalize_url, stop_embedded,
 from vidmine.db.migrate import migrate
 from vidmine.db.store import Store
 from vidmine.settings import VidmineHome
+
+# --- parallel runs (pytest-xdist) ----------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the modules holding slow tests go first: they mostly wait on daemons and
+    real timeouts, so they overlap the CPU-bound modules instead of leaving one worker
+    alone at the end. (pyproject.toml's --no-loadscope-reorder keeps this order.)"""
+    if not hasattr(config, "workerinput"):  # the controller, or a run without -n
+        return
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)  # stable: modules stay whole
+
 
 # --- database ----------------------------------------------------------------------------
 
