@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vidmine.settings import MEDIA_EXTENSIONS
@@ -127,6 +127,7 @@ def look_again(
             stat = upload.path.stat()
         except OSError:  # gone meanwhile
             continue
-        if stat.st_size == upload.size_bytes and stat.st_mtime == upload.mtime:
+        now_seen = replace(upload, size_bytes=stat.st_size, mtime=stat.st_mtime)
+        if now_seen.signature == upload.signature:
             unchanged[str(upload.path)] = upload.signature
     return unchanged
