@@ -1,5 +1,5 @@
 """What every stage asset does around its work: find the video, record the stage's
-start, outcome and duration, mark the video failed when a stage fails, and hand the
+start, outcome, duration and CPU time, mark the video failed when a stage fails, and hand the
 asset the video's profile, folder and a recorder for provider calls.
 
 Whether a stage's output can be reused is Dagster's record, not ours: each asset has a
@@ -12,6 +12,7 @@ and the UI's "stale" marks and vidmine's reuse agree.
 
 import hashlib
 import json
+import resource
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +37,16 @@ OWNERS = ["team:vidmine"]
 # Dagster stores each materialization's data version under this tag.
 DATA_VERSION_TAG = "dagster/data_version"
 RETRY_NUMBER_TAG = "dagster/retry_number"  # set on the runs that run_retries launches
+TIMINGS = ("seconds", "cpu_seconds")  # what a stage's last attempt took, not what it made
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, all its threads, and the child processes it has waited
+    for (ffmpeg, tesseract workers). A run's steps go one after another in the run's
+    process, so the change across a step is that step's CPU time."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def latest_data_version(
@@ -126,7 +137,7 @@ class StageWork:
         shown = {
             k: v
             for k, v in self.summary.items()
-            if isinstance(v, (int, float, str, bool)) and k not in ("reused", "seconds")
+            if isinstance(v, (int, float, str, bool)) and k != "reused" and k not in TIMINGS
         }
         return dg.MaterializeResult(metadata={**shown, "status": "cached"})
 
@@ -232,6 +243,7 @@ def stage_work(
     ):
         store.set_video_status(video_id, "processing")
     started = time.monotonic()
+    cpu_started = cpu_seconds()
     try:
         yield work
     except BaseException as err:
@@ -247,5 +259,6 @@ def stage_work(
     status = "skipped" if work.skipped else "succeeded"
     if not work.cached:
         work.summary["seconds"] = round(seconds, 3)
+        work.summary["cpu_seconds"] = round(cpu_seconds() - cpu_started, 3)
     store.finish_stage(video_id, stage, status, seconds, work.summary)
     context.log.info(f"{stage} {status} for {video_id} in {seconds:.2f} s")

@@ -9,11 +9,14 @@ the bare decode (``ffmpeg -i FILE -f null -``), then ``vidmine ingest --json`` i
 VIDMINE_HOME whose embedded PostgreSQL is started (and migrated) before the clock
 starts, so nothing is cached. It reports the time until the video is ``ready``
 (searchable) and until ``vidmine ingest`` returns (the 720p playback copy is made after
-ready). ``--baseline-repo`` also times another checkout of vidmine
+ready), and the CPU time each stage and the whole ingest used: divided by the cores, that
+is the floor no scheduling of the same work can beat, printed against the bare decode. ``--baseline-repo`` also times another checkout of vidmine
 (for example the commit before a speed change) the same way, with this virtual
 environment, so before and after come from the same run; ``--transcribe-models`` times
 this checkout once per local Whisper model instead. Peak memory is the largest
-sum of the resident memory of ``vidmine ingest`` and every process it started.
+sum of the resident memory of ``vidmine ingest`` and every process it started. CPU time
+counts ``vidmine ingest`` and the processes it waited for (ffmpeg, tesseract), not the
+embedded PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,23 +43,32 @@ from vidmine.settings import VidmineHome
 
 REPO = Path(__file__).resolve().parents[1]
 VIDMINE = Path(sys.executable).parent / "vidmine"
+CORES = len(os.sched_getaffinity(0))
 
 
 @dataclass
 class IngestRun:
     wall_s: float
+    cpu_s: float  # of vidmine ingest and the processes it waited for
     ready_s: float  # until the video's status turned ready (searchable)
     peak_rss_mb: float
     report: dict
     counts: dict = field(default_factory=dict)
 
 
-def bare_decode_s(video: Path) -> float:
-    started = time.perf_counter()
+def children_cpu_s() -> float:
+    """CPU time of the child processes this process has waited for, and theirs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bare_decode(video: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of ``ffmpeg -i FILE -f null -``."""
+    started, cpu = time.perf_counter(), children_cpu_s()
     subprocess.run(
         ["ffmpeg", "-v", "error", "-nostdin", "-i", str(video), "-f", "null", "-"], check=True
     )
-    return time.perf_counter() - started
+    return time.perf_counter() - started, children_cpu_s() - cpu
 
 
 def _peak_rss(proc: psutil.Process, stop: threading.Event, peak: list[float]) -> None:
@@ -103,7 +116,7 @@ def ingest_once(video: Path, repo: Path, config_yaml: str | None = None) -> Inge
         # Starts and migrates the embedded PostgreSQL outside the timed run.
         subprocess.run([str(VIDMINE), "status"], env=env, check=True, capture_output=True)
         url = database_url(VidmineHome(home))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), children_cpu_s()
         stop, peak, ready = threading.Event(), [0.0], []
         watcher = threading.Thread(target=_ready_at, args=(url, started, stop, ready), daemon=True)
         watcher.start()
@@ -119,7 +132,7 @@ def ingest_once(video: Path, repo: Path, config_yaml: str | None = None) -> Inge
         )
         sampler.start()
         out, err = proc.communicate()
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, children_cpu_s() - cpu
         stop.set()
         sampler.join()
         watcher.join()
@@ -127,7 +140,7 @@ def ingest_once(video: Path, repo: Path, config_yaml: str | None = None) -> Inge
             raise SystemExit(f"vidmine ingest failed ({repo}):\n{err[-3000:]}\n{out[-2000:]}")
         report = json.loads(out)["videos"][0]
         counts = _row_counts(env, report["video_id"])
-        return IngestRun(wall, ready[0] if ready else wall, peak[0], report, counts)
+        return IngestRun(wall, cpu, ready[0] if ready else wall, peak[0], report, counts)
     finally:
         subprocess.run(
             [sys.executable, "-c", _STOP_DB, str(home)], env=env, capture_output=True, check=False
@@ -167,8 +180,13 @@ def _median_run(runs: list[IngestRun]) -> IngestRun:
     return sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
 
 
-def _stage_seconds(run: IngestRun) -> dict[str, float]:
-    return {s["stage"]: s["seconds"] or 0.0 for s in run.report["stages"]}
+def _stage_seconds(run: IngestRun) -> dict[str, tuple[float, float]]:
+    """Wall and CPU seconds by stage (the CPU time is 0 for a checkout that did not
+    record it)."""
+    return {
+        s["stage"]: (s["seconds"] or 0.0, s["metadata"].get("cpu_seconds", 0.0))
+        for s in run.report["stages"]
+    }
 
 
 def main() -> None:
@@ -211,22 +229,28 @@ def main() -> None:
                 check=True,
             ).stdout
         )
-        decode = statistics.median(bare_decode_s(video) for _ in range(max(3, args.repeat)))
+        decodes = [bare_decode(video) for _ in range(max(3, args.repeat))]
+        decode = statistics.median(wall for wall, _ in decodes)
+        decode_cpu = statistics.median(cpu for _, cpu in decodes)
         results = {}
         for name, (repo, config_yaml) in versions.items():
             results[name] = _median_run(
                 [ingest_once(video, repo, config_yaml) for _ in range(args.repeat)]
             )
         print(f"\n{video.name}: {duration:.0f} s of {height}p H.264 + AAC")
-        print(f"bare ffmpeg decode (median of {max(3, args.repeat)}): {decode:.1f} s")
+        print(
+            f"bare ffmpeg decode (median of {max(3, args.repeat)}): {decode:.1f} s, "
+            f"{decode_cpu:.1f} s of CPU; {CORES} cores"
+        )
         stages = list(dict.fromkeys(s for r in results.values() for s in _stage_seconds(r)))
-        header = f"{'':<24}" + "".join(f"{name:>12}" for name in results)
-        print(header)
+        print(f"{'stage: s / CPU s':<24}" + "".join(f"{name:>16}" for name in results))
         for stage in stages:
             row = f"{stage:<24}"
             for run in results.values():
-                row += f"{_stage_seconds(run).get(stage, 0.0):>12.1f}"
+                wall, cpu = _stage_seconds(run).get(stage, (0.0, 0.0))
+                row += f"{wall:>10.1f}{cpu:>6.0f}"
             print(row)
+        print(f"{'':<24}" + "".join(f"{name:>12}" for name in results))
         figures = {
             "until ready s": [f"{r.ready_s:.1f}" for r in results.values()],
             "  x bare decode  ": [f"{r.ready_s / decode:.2f}" for r in results.values()],
@@ -236,6 +260,9 @@ def main() -> None:
             "  x real time": [f"{r.wall_s / duration:.2f}" for r in results.values()],
             "in-process s": [f"{r.report['seconds']:.1f}" for r in results.values()],
             "  x bare decode ": [f"{r.report['seconds'] / decode:.2f}" for r in results.values()],
+            "ingest CPU s": [f"{r.cpu_s:.0f}" for r in results.values()],
+            f"  / {CORES} cores = floor s": [f"{r.cpu_s / CORES:.1f}" for r in results.values()],
+            "  floor x bare decode": [f"{r.cpu_s / CORES / decode:.2f}" for r in results.values()],
             "peak memory MB": [f"{r.peak_rss_mb:.0f}" for r in results.values()],
         }
         for label, values in figures.items():

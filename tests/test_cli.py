@@ -38,6 +38,9 @@ def test_ingest_json_reports_each_video_and_exits_1_on_a_rejection(ingested: dic
     stages = {s["stage"]: s for s in ready["stages"]}
     assert stages["transcript"]["status"] == "succeeded"
     assert stages["scenes"]["seconds"] >= 0
+    # CPU time includes the ffmpeg that decoded the clip, and Whisper's threads
+    assert stages["scenes"]["metadata"]["cpu_seconds"] > 0
+    assert stages["transcript"]["metadata"]["cpu_seconds"] > 0
     assert rejected["status"] == "rejected" and rejected["video_id"] is None
     assert rejected["error"]
 
