@@ -1,6 +1,6 @@
 """What every stage asset does around its work: find the video, record the stage's
-start, outcome, duration and CPU time, mark the video failed when a stage fails, and hand the
-asset the video's profile, folder and a recorder for provider calls.
+start, outcome, duration and CPU time, mark the video failed when a stage fails, and hand
+the asset the video's profile, folder and a recorder for provider calls.
 
 Whether a stage's output can be reused is Dagster's record, not ours: each asset has a
 ``code_version``, and each materialization's ``DataVersion`` is a hash of that code

@@ -10,13 +10,13 @@ VIDMINE_HOME whose embedded PostgreSQL is started (and migrated) before the cloc
 starts, so nothing is cached. It reports the time until the video is ``ready``
 (searchable) and until ``vidmine ingest`` returns (the 720p playback copy is made after
 ready), and the CPU time each stage and the whole ingest used: divided by the cores, that
-is the floor no scheduling of the same work can beat, printed against the bare decode. ``--baseline-repo`` also times another checkout of vidmine
-(for example the commit before a speed change) the same way, with this virtual
-environment, so before and after come from the same run; ``--transcribe-models`` times
-this checkout once per local Whisper model instead. Peak memory is the largest
-sum of the resident memory of ``vidmine ingest`` and every process it started. CPU time
-counts ``vidmine ingest`` and the processes it waited for (ffmpeg, tesseract), not the
-embedded PostgreSQL server.
+is the floor no scheduling of the same work can beat, printed against the bare decode.
+``--baseline-repo`` also times another checkout of vidmine (for example the commit before
+a speed change) the same way, with this virtual environment, so before and after come
+from the same run; ``--transcribe-models`` times this checkout once per local Whisper
+model instead. Peak memory is the largest sum of the resident memory of ``vidmine ingest``
+and every process it started. CPU time counts ``vidmine ingest`` and the processes it
+waited for (ffmpeg, tesseract), not the embedded PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def _median_run(runs: list[IngestRun]) -> IngestRun:
     return sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
 
 
-def _stage_seconds(run: IngestRun) -> dict[str, tuple[float, float]]:
+def _stage_times(run: IngestRun) -> dict[str, tuple[float, float]]:
     """Wall and CPU seconds by stage (the CPU time is 0 for a checkout that did not
     record it)."""
     return {
@@ -242,12 +242,12 @@ def main() -> None:
             f"bare ffmpeg decode (median of {max(3, args.repeat)}): {decode:.1f} s, "
             f"{decode_cpu:.1f} s of CPU; {CORES} cores"
         )
-        stages = list(dict.fromkeys(s for r in results.values() for s in _stage_seconds(r)))
+        stages = list(dict.fromkeys(s for r in results.values() for s in _stage_times(r)))
         print(f"{'stage: s / CPU s':<24}" + "".join(f"{name:>16}" for name in results))
         for stage in stages:
             row = f"{stage:<24}"
             for run in results.values():
-                wall, cpu = _stage_seconds(run).get(stage, (0.0, 0.0))
+                wall, cpu = _stage_times(run).get(stage, (0.0, 0.0))
                 row += f"{wall:>10.1f}{cpu:>6.0f}"
             print(row)
         print(f"{'':<24}" + "".join(f"{name:>12}" for name in results))
