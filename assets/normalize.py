@@ -19,7 +19,7 @@ from vidmine.media.probe import probe_media
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="1",  # bump when the code changes what it makes
+    code_version="2",  # bump when the code changes what it makes (2: the copy has sound)
     deps=["source_video", "video_ready"],
     group_name=GROUP_PIPELINE,
     kinds={"ffmpeg", "video"},
@@ -32,8 +32,8 @@ def normalized_video(
     providers: AIProviders,
 ) -> dg.MaterializeResult:
     """The video at most 720p (never upscaled, aspect kept, rotation applied), at its
-    own constant rate up to 30 fps, H.264 with a key frame every 2 s; the source is
-    remuxed when it already conforms."""
+    own constant rate up to 30 fps, H.264 with a key frame every 2 s, with the source's
+    first audio track (AAC); the source is remuxed when it already conforms."""
     with stage_work(context, "normalize", database, media, providers, fails_video=False) as work:
         wants_video = work.profile.visual and bool(work.video.has_video)
         out = work.normalized_video_path
@@ -56,6 +56,7 @@ def normalized_video(
                 "size": f"{result.width}x{result.height}",
                 "fps": result.fps,
                 "reencoded": result.reencoded,
+                "has_audio": result.has_audio,
                 "bytes": out.stat().st_size,
             }
         )

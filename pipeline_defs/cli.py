@@ -276,7 +276,8 @@ def serve(
     from vidmine.settings import VidmineHome
     from vidmine.web import WebSettings, create_app
     from vidmine.web.app import QueryEmbeddingCalls, tune_for_serving
-    from vidmine.web.auth import TOKEN_ENV
+    from vidmine.web.auth import TOKEN_ENV, token_problem
+    from vidmine.web.guard import allowed_hosts_from_env
     from vidmine.web.uploads import DEFAULT_MAX_UPLOAD_MB
 
     try:
@@ -290,6 +291,8 @@ def serve(
             "(clients send 'Authorization: Bearer <token>' or open ?token=<token> once), "
             "or keep the default --host 127.0.0.1"
         )
+    if token is not None and (problem := token_problem(token)):
+        _fail(problem)
     raw_limit = os.environ.get("VIDMINE_MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))
     try:
         max_upload_mb = float(raw_limit)
@@ -317,6 +320,7 @@ def serve(
             max_upload_bytes=int(max_upload_mb * 1_000_000),
             token=token,
             known_profiles=frozenset(config.profiles),
+            allowed_hosts=allowed_hosts_from_env(host),
         ),
         active_runs=active_runs_lister(dg.DagsterInstance.get()),
         embedding_calls=calls,

@@ -2,7 +2,9 @@
 
 ``normalized.mp4`` is H.264 yuv420p, at most 720 lines high (never upscaled), upright,
 square pixels, at a constant frame rate of at most 30 fps, with ``+faststart`` so it
-streams; it holds the picture only. A constant-rate source of 30 fps or less keeps its
+streams; it carries the source's first audio track as AAC (copied when it already is AAC
+or MP3, which every browser plays in MP4), so the player has sound. A constant-rate source
+of 30 fps or less keeps its
 rate (29.97, 25 and 24 fps stay as shot, without duplicated frames); a faster or
 variable-rate one is brought to a constant 30 fps. ``audio.wav`` is 16 kHz mono 16-bit
 PCM, what speech recognisers expect. A source that already meets the video rules is
@@ -33,6 +35,11 @@ AUDIO_SAMPLE_RATE = 16_000
 NORMALIZED_VIDEO_NAME = "normalized.mp4"
 AUDIO_WAV_NAME = "audio.wav"
 _REMUXABLE_FORMATS = ("mov", "mp4")
+# Audio codecs every browser plays inside MP4: copied as they are, any other is encoded.
+_PLAYABLE_AUDIO_CODECS = frozenset({"aac", "mp3"})
+# AAC-LC at 128 kb/s: transparent enough for speech and music, a few percent of the
+# video's size. More than two channels are folded to stereo, which every browser plays.
+_AAC_ARGS = ["-c:a", "aac", "-b:a", "128k"]
 # The fastest preset: the copy is for playback, and on two cores even ultrafast costs
 # about as much as decoding the source (veryfast took half as long again).
 X264_PRESET = "ultrafast"
@@ -50,6 +57,7 @@ class VideoNormalization:
     width: int
     height: int
     fps: float
+    has_audio: bool = False
 
 
 def target_size(
@@ -130,7 +138,20 @@ def probe_normalized(
         width=result.width,
         height=result.height,
         fps=result.fps,
+        has_audio=result.has_audio,
     )
+
+
+def audio_args(probe: ProbeResult) -> list[str]:
+    """ffmpeg arguments for the playback copy's audio: the source's first audio track,
+    copied when browsers play its codec in MP4, encoded as AAC otherwise; none without
+    audio."""
+    if not probe.has_audio:
+        return ["-an"]
+    if probe.audio_codec in _PLAYABLE_AUDIO_CODECS:
+        return ["-map", "0:a:0", "-c:a", "copy"]
+    downmix = ["-ac", "2"] if (probe.audio_channels or 0) > 2 else []
+    return ["-map", "0:a:0", *_AAC_ARGS, *downmix]
 
 
 def _duration_args(max_duration_s: float | None) -> list[str]:
@@ -166,7 +187,7 @@ def normalize_video(
                 *video_map,
                 *_duration_args(max_duration_s),
                 *codec_args,
-                "-an",
+                *audio_args(probe),
                 "-sn",
                 "-dn",
                 "-map_metadata",

@@ -38,6 +38,8 @@ from vidmine.transcript import clock
 from vidmine.uploads import scan_uploads
 from vidmine.web import payloads
 from vidmine.web.auth import TokenGuard
+from vidmine.web.errors import error_response
+from vidmine.web.guard import RequestGuard
 from vidmine.web.media import (
     MediaFile,
     MediaRefused,
@@ -93,6 +95,9 @@ class WebSettings:
     # Required when serving beyond loopback (the CLI enforces it); None: no token checked.
     token: str | None = None
     known_profiles: frozenset[str] = frozenset()
+    # Host names answered besides IP literals (vidmine.web.guard); the CLI adds the bound
+    # name, this machine's names and VIDMINE_ALLOWED_HOSTS.
+    allowed_hosts: frozenset[str] = frozenset({"localhost"})
 
 
 class ApiError(Exception):
@@ -102,10 +107,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
 
 
 def _json(payload: Any, status: int = 200) -> JSONResponse:
@@ -520,7 +521,11 @@ def create_app(
         Route("/openapi.json", openapi, include_in_schema=False),
         Mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static"),
     ]
-    middleware = [Middleware(TokenGuard, token=settings.token)] if settings.token else []
+    # The guard first: a foreign host, a cross-origin write or a NUL is refused before the
+    # token is even looked at, and every answer (a 401 too) carries the security headers.
+    middleware = [Middleware(RequestGuard, allowed_hosts=settings.allowed_hosts)]
+    if settings.token:
+        middleware.append(Middleware(TokenGuard, token=settings.token))
     app = Starlette(
         routes=routes,
         middleware=middleware,

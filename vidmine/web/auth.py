@@ -19,14 +19,32 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 TOKEN_ENV = "VIDMINE_SERVE_TOKEN"
 TOKEN_COOKIE = "vidmine_token"
 OPEN_PATHS = frozenset({"/healthz"})
+# 16 characters: a token a person could guess or brute-force over HTTP protects nothing.
+MIN_TOKEN_CHARS = 16
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot protect the server, or None when it can."""
+    if len(token) < MIN_TOKEN_CHARS:
+        return (
+            f"{TOKEN_ENV} is {len(token)} characters long; use at least {MIN_TOKEN_CHARS} "
+            "(for example: python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
+    return None
+
+
+def on_site(path: str) -> str:
+    """``path`` as a redirect target that stays on this server: ``//evil.example/x`` (or
+    ``/\\evil.example``) would send a browser to another site."""
+    return "/" + path.lstrip("/\\")
 
 
 class TokenGuard:
     """ASGI middleware: answers 401 JSON to HTTP requests that lack the token."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
-        if not token:
-            raise ValueError(f"an empty access token protects nothing; set {TOKEN_ENV}")
+        if problem := token_problem(token):
+            raise ValueError(problem)
         self.app = app
         self.token = token.encode()
 
@@ -50,7 +68,7 @@ class TokenGuard:
         given = next((value for key, value in query if key == "token"), None)
         if self._matches(given):
             rest = urlencode([(k, v) for k, v in query if k != "token"])
-            response = RedirectResponse(scope["path"] + (f"?{rest}" if rest else ""), 303)
+            response = RedirectResponse(on_site(scope["path"]) + (f"?{rest}" if rest else ""), 303)
             response.set_cookie(
                 TOKEN_COOKIE, given or "", httponly=True, samesite="strict", path="/"
             )

@@ -7,6 +7,7 @@ Stable like the CLI's JSON: keys are only ever added. Hits are the hits of
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -14,6 +15,27 @@ from vidmine.db.store import RejectionRecord, StageState, Store, VideoRecord
 from vidmine.models import SearchHit
 
 KIND_LABELS = {"segment": "speech", "ocr": "on-screen text", "caption": "caption"}
+# An absolute path: what remains of one after the known paths were replaced.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/:'\"]+/)+(?=[^\s/:'\"]*)")
+# ffmpeg's log prefix: "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x557f2c4a1b40] ".
+_FFMPEG_CONTEXT = re.compile(r"\[[^\]\n]* @ 0x[0-9a-fA-F]+\]\s*")
+
+
+def file_name_of(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def reason_for_people(reason: str | None, path: str | None = None) -> str | None:
+    """An error or rejection reason as a client may see it: the file named by its name
+    (never a folder of the server), ffmpeg's log prefixes gone, on one line."""
+    if reason is None:
+        return None
+    text = reason
+    if path:
+        text = text.replace(path, file_name_of(path))
+    text = _ABSOLUTE_PATH.sub("", text)
+    text = _FFMPEG_CONTEXT.sub("", text)
+    return " ".join(text.split())
 
 
 def _seconds(value: float) -> str:
@@ -52,7 +74,7 @@ def failed_stage(states: dict[str, StageState]) -> dict[str, Any] | None:
     """The first stage that failed, with its error, or None."""
     for state in states.values():
         if state.status == "failed":
-            return {"stage": state.stage, "error": state.error}
+            return {"stage": state.stage, "error": reason_for_people(state.error)}
     return None
 
 
@@ -62,7 +84,7 @@ def video_summary(video: VideoRecord, states: dict[str, StageState]) -> dict[str
         "file_name": video.file_name,
         "profile": video.profile,
         "status": video.status,
-        "error": video.error,
+        "error": reason_for_people(video.error, video.source_path),
         "failed_stage": failed_stage(states),
         "duration_s": video.duration_s,
         "languages": video.languages,
@@ -78,8 +100,8 @@ def video_summary(video: VideoRecord, states: dict[str, StageState]) -> dict[str
 def rejection_payload(rejection: RejectionRecord) -> dict[str, Any]:
     # The file name only: the server's folders are none of the client's business.
     return {
-        "file_name": rejection.path.replace("\\", "/").rsplit("/", 1)[-1],
-        "reason": rejection.reason,
+        "file_name": file_name_of(rejection.path),
+        "reason": reason_for_people(rejection.reason, rejection.path),
         "size_bytes": rejection.size_bytes,
         "rejected_at": rejection.rejected_at,
     }
@@ -117,7 +139,7 @@ def video_detail(store: Store, video: VideoRecord) -> dict[str, Any]:
                 "started_at": s.started_at,
                 "finished_at": s.finished_at,
                 "seconds": s.seconds,
-                "error": s.error,
+                "error": reason_for_people(s.error, video.source_path),
                 "metadata": s.metadata,
             }
             for s in states.values()

@@ -3,6 +3,17 @@
 // Library page: upload by file picker or drag-and-drop, with progress.
 "use strict";
 
+// A thumbnail that fails to load is hidden, not shown broken. Here, not in an onerror
+// attribute: the Content-Security-Policy runs no inline script. An image may have failed
+// before this deferred script ran, so those are caught by their state.
+(function hideMissingImages() {
+  const hide = (img) => img.classList.add("missing");
+  document.querySelectorAll("img").forEach((img) => {
+    if (img.complete && img.naturalWidth === 0 && img.getAttribute("src")) hide(img);
+    img.addEventListener("error", () => hide(img));
+  });
+})();
+
 (function videoPage() {
   const player = document.getElementById("player");
   if (!player) return;

@@ -1,0 +1,15 @@
+"""The one shape of an error answer: JSON ``{"error": message, "status": status}``.
+
+The message says what was wrong and what to do; it never carries a traceback or a path
+on the server.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
