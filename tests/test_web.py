@@ -135,8 +135,12 @@ def test_range_request_gets_206_with_the_asked_bytes(client: TestClient, env: di
 def test_paths_that_climb_out_are_refused(client: TestClient, path: str) -> None:
     answer = client.get(path)
     assert answer.status_code in (400, 403, 404), path
-    assert answer.headers["content-type"].startswith("application/json")
-    assert "error" in answer.json()
+    # JSON for programs; a path the client normalised to a page ("/media/../video" is
+    # "/video") gets the page for people.
+    if answer.url.path.startswith(("/media/", "/static/", "/api/")):
+        assert "error" in answer.json()
+    else:
+        assert answer.headers["content-type"].startswith("text/html")
     assert b"root:" not in answer.content and b"import" not in answer.content
 
 
@@ -179,9 +183,30 @@ def test_symlinks_out_of_the_media_folder_are_refused(env: dict, client: TestCli
 
 
 def test_unknown_video_and_keyframe_are_json_404(client: TestClient, env: dict) -> None:
-    for url in ("/media/nope-0000000000/video", f"/media/{env['video_id']}/keyframes/999"):
+    for url in (
+        "/media/nope-0000000000/video",
+        f"/media/{env['video_id']}/keyframes/999",
+        "/media/nope-0000000000/transcript.vtt",
+        f"/media/{env['video_id']}/transcript.txt",
+    ):
         answer = client.get(url)
         assert answer.status_code == 404 and answer.json()["error"]
+    page = client.get("/videos/nope-0000000000")
+    assert page.status_code == 404 and "no video &#39;nope-0000000000&#39;" in page.text
+    assert page.headers["content-type"].startswith("text/html")
+
+
+def test_the_transcript_is_served_as_captions_and_downloads(client: TestClient, env: dict) -> None:
+    video_id = env["video_id"]
+    vtt = client.get(f"/media/{video_id}/transcript.vtt")
+    assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
+    assert vtt.text.startswith("WEBVTT")
+    srt = client.get(f"/media/{video_id}/transcript.srt?download")
+    assert srt.text.startswith("1\n") and " --> " in srt.text
+    assert "filename*=utf-8''harbour%20talk.srt" in srt.headers["content-disposition"]
+    page = client.get(f"/videos/{video_id}").text
+    assert f'<track kind="captions" src="/media/{video_id}/transcript.vtt"' in page
+    assert f'href="/media/{video_id}/transcript.srt?download"' in page
 
 
 # --- escaping --------------------------------------------------------------------------------
@@ -287,7 +312,8 @@ def test_a_rejection_names_the_file_never_the_server_folder(
         conn.execute("DELETE FROM upload_rejections WHERE path = %s", (str(path),))
     env["store"].record_rejection(path, 1234, 1.0, reason)
     (shown,) = [
-        r for r in client.get("/api/videos").json()["rejected"]
+        r
+        for r in client.get("/api/videos").json()["rejected"]
         if r["file_name"] == "truncated clip.mp4"
     ]
     assert shown["reason"].startswith("truncated clip.mp4: ffprobe cannot read this file")
@@ -297,7 +323,9 @@ def test_a_rejection_names_the_file_never_the_server_folder(
         assert leak not in shown["reason"] and leak not in html, leak
 
 
-@pytest.mark.parametrize("path", ["/api/search?q=%00", "/?q=a%00", "/?q=x&video=%00", "/api/search?q=%ff"])
+@pytest.mark.parametrize(
+    "path", ["/api/search?q=%00", "/?q=a%00", "/?q=x&video=%00", "/api/search?q=%ff"]
+)
 def test_nul_and_invalid_bytes_are_400_not_500(client: TestClient, path: str) -> None:
     answer = client.get(path)
     assert answer.status_code == 400, answer.text
@@ -455,7 +483,9 @@ def test_token_is_required_when_configured(env: dict) -> None:
     refused = guarded.get("/api/videos")
     assert refused.status_code == 401 and "access token" in refused.json()["error"]
     assert guarded.get("/api/videos", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert guarded.get("/api/videos", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert (
+        guarded.get("/api/videos", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    )
     assert guarded.get("/healthz").status_code == 200  # monitors need no token
     visit = guarded.get(f"/library?token={TOKEN}")
     assert visit.status_code == 303 and visit.headers["location"] == "/library"
@@ -478,8 +508,16 @@ def test_errors_are_json_without_tracebacks(env: dict, tmp_path) -> None:
     assert answer.status_code == 500
     assert answer.json()["error"].startswith("internal error (RuntimeError)")
     assert "Traceback" not in answer.text and "/etc/vidmine" not in answer.text
+    api_missing = broken.get("/api/no/such/thing")
+    assert api_missing.status_code == 404
+    assert api_missing.json()["error"] == "no such page: /api/no/such/thing"
+    # People get a page (#19: raw JSON was the defect), with the same sentence.
     missing = broken.get("/no/such/page")
-    assert missing.status_code == 404 and missing.json()["error"] == "no such page: /no/such/page"
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "no such page: /no/such/page" in missing.text and 'href="/library"' in missing.text
+    crashed = broken.get("/", params={"q": "anything"})
+    assert crashed.status_code == 500 and "Traceback" not in crashed.text
+    assert "/etc/vidmine" not in crashed.text and "internal error" in crashed.text
     assert broken.post("/api/videos").status_code == 405
 
 

@@ -123,6 +123,12 @@ def test_a_result_opens_the_video_playing_at_its_moment(server, page, screenshot
     assert later > at_arrival + 0.3, "the video plays: its time advances"
     assert page.evaluate("document.getElementById('player').paused") is False
     _assert_heard(page)
+    # Captions from the transcript show in the player, the cue of the moment playing.
+    page.wait_for_function(
+        "() => { const t = document.getElementById('player').textTracks[0];"
+        " return t && t.mode === 'showing' && t.activeCues && t.activeCues.length > 0; }",
+        timeout=10000,
+    )
     # The transcript follows playback: the segment being spoken is marked.
     assert page.locator("#transcript li.active").count() == 1
     page.screenshot(path=str(screenshots / "video.png"), full_page=True)
@@ -229,6 +235,18 @@ def test_a_query_that_matches_nothing_says_so(server, page, screenshots) -> None
     page.screenshot(path=str(screenshots / "search-nothing.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 800})
     page.screenshot(path=str(screenshots / "search-nothing-390.png"), full_page=True)
+
+
+def test_a_person_gets_a_page_for_a_missing_video(server, page, screenshots) -> None:
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 700})
+        answer = page.goto(server + "/videos/no-such-video-0000")
+        assert answer is not None and answer.status == 404
+        assert page.locator("h1").inner_text() == "Not found"
+        assert "no video" in page.locator(".error-page").inner_text()
+        page.screenshot(path=str(screenshots / f"error-404-{width}.png"), full_page=True)
+    page.click("text=See every video")
+    page.wait_for_url("**/library")
 
 
 def test_a_timestamp_seeks_the_player(server, env, page) -> None:

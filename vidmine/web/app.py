@@ -46,6 +46,7 @@ from vidmine.web.media import (
     checked_video,
     keyframe_image,
     playable_video,
+    transcript_subtitles,
 )
 from vidmine.web.runs import ActiveRuns
 from vidmine.web.uploads import DEFAULT_MAX_UPLOAD_MB, UploadRefused, receive_upload
@@ -56,6 +57,15 @@ PACKAGE_DIR = Path(__file__).parent
 MAX_SEARCH_LIMIT = 100
 MAX_QUERY_CHARS = 500
 HEALTH_TIMEOUT_S = 3
+# Paths whose errors stay JSON: what programs call. Every other path is a page for people.
+MACHINE_PATHS = ("/api/", "/media/", "/static/", "/healthz", "/stats", "/openapi.json")
+ERROR_TITLES = {
+    400: "That request cannot be answered",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed here",
+    500: "Something went wrong on the server",
+}
 
 
 class QueryEmbedder(Protocol):
@@ -325,6 +335,12 @@ def create_app(
             chapters=chapters,
             other_content=other_content,
             video_url=payloads.video_url(video.video_id),
+            has_subtitles=(home.video_dir(video.video_id) / "transcript.vtt").is_file(),
+            captions_url=payloads.transcript_url(video.video_id, "vtt"),
+            downloads={
+                fmt.upper(): payloads.transcript_url(video.video_id, fmt, download=True)
+                for fmt in ("srt", "vtt")
+            },
         )
 
     def library_page(request: Request) -> Response:
@@ -352,6 +368,20 @@ def create_app(
         until_s = _float_param(request, "end")
         video_id = request.path_params["video_id"]
         return send(keyframe_image(store, home, video_id, index=None, at_s=at_s, until_s=until_s))
+
+    def media_transcript(request: Request) -> Response:
+        video_id = request.path_params["video_id"]
+        fmt = request.path_params["fmt"]
+        media = transcript_subtitles(store, home, video_id, fmt)
+        if "download" not in request.query_params:
+            return send(media)
+        video = checked_video(store, video_id)
+        return FileResponse(
+            media.path,
+            media_type=media.media_type,
+            filename=f"{Path(video.file_name).stem}.{fmt}",
+            headers={"Cache-Control": "private"},
+        )
 
     def media_keyframe(request: Request) -> Response:
         index = request.path_params["index"]
@@ -488,21 +518,33 @@ def create_app(
 
     # --- errors ---------------------------------------------------------------------------
 
+    def answer_error(request: Request, status: int, message: str) -> Response:
+        # People get a page they can read and leave; programs (/api, media, operations)
+        # keep the JSON shape.
+        if request.url.path.startswith(MACHINE_PATHS):
+            return error_response(status, message)
+        return HTMLResponse(
+            templates.get_template("error.html").render(
+                page="error", status=status, message=message, title=ERROR_TITLES.get(status)
+            ),
+            status_code=status,
+        )
+
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError | MediaRefused)
-        return error_response(exc.status, exc.message)
+        return answer_error(request, exc.status, exc.message)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         message = {404: f"no such page: {request.url.path}", 405: "method not allowed"}.get(
             exc.status_code, str(exc.detail)
         )
-        return error_response(exc.status_code, message)
+        return answer_error(request, exc.status_code, message)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return error_response(
-            500, f"internal error ({type(exc).__name__}); the server log has the details"
+        return answer_error(
+            request, 500, f"internal error ({type(exc).__name__}); the server log has the details"
         )
 
     routes = [
@@ -512,6 +554,7 @@ def create_app(
         Route("/media/{video_id}/video", media_video, include_in_schema=False),
         Route("/media/{video_id}/thumbnail", media_thumbnail, include_in_schema=False),
         Route("/media/{video_id}/keyframes/{index:int}", media_keyframe, include_in_schema=False),
+        Route("/media/{video_id}/transcript.{fmt}", media_transcript, include_in_schema=False),
         Route("/api/search", api_search),
         Route("/api/videos", api_videos),
         Route("/api/videos/{video_id}", api_video),

@@ -81,6 +81,21 @@ def playable_video(store: Store, home: VidmineHome, video_id: str) -> MediaFile:
     return MediaFile(resolved, _media_type(resolved))
 
 
+SUBTITLE_TYPES = {"vtt": "text/vtt; charset=utf-8", "srt": "application/x-subrip; charset=utf-8"}
+
+
+def transcript_subtitles(store: Store, home: VidmineHome, video_id: str, fmt: str) -> MediaFile:
+    """The transcript as WebVTT (the player's captions) or SRT, written by the transcript
+    stage beside the video's other files."""
+    if fmt not in SUBTITLE_TYPES:
+        raise MediaRefused(404, f"no transcript format {fmt!r}; use vtt or srt")
+    video = checked_video(store, video_id)
+    path = home.video_dir(video.video_id) / f"transcript.{fmt}"
+    if not (path.exists() or path.is_symlink()):
+        raise MediaRefused(404, f"{video.file_name} has no transcript (yet)")
+    return MediaFile(confined(path, home), SUBTITLE_TYPES[fmt])
+
+
 def _media_type(path: Path) -> str:
     return {
         ".mp4": "video/mp4",

@@ -52,6 +52,11 @@ def thumbnail_url(video_id: str, at_s: float = 0.0, until_s: float | None = None
     return url if until_s is None else f"{url}&end={_seconds(until_s)}"
 
 
+def transcript_url(video_id: str, fmt: str = "vtt", *, download: bool = False) -> str:
+    url = f"/media/{quote(video_id, safe='')}/transcript.{fmt}"
+    return f"{url}?download" if download else url
+
+
 def keyframe_url(video_id: str, index: int) -> str:
     return f"/media/{quote(video_id, safe='')}/keyframes/{index}"
 
