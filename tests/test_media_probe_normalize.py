@@ -215,9 +215,7 @@ def test_large_source_is_reencoded_at_its_own_rate(tmp_path: Path) -> None:
 
 
 def test_audio_browsers_cannot_play_in_mp4_becomes_aac(tmp_path: Path) -> None:
-    clip = make_video(
-        tmp_path / "talk.mkv", duration=1.0, size="320x240", extra=["-c:a", "flac"]
-    )
+    clip = make_video(tmp_path / "talk.mkv", duration=1.0, size="320x240", extra=["-c:a", "flac"])
     probe = probe_media(clip)
     assert probe.audio_codec == "flac"
     result = normalize_video(clip, probe, tmp_path / "out" / "normalized.mp4")
