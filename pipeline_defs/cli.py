@@ -270,7 +270,11 @@ def serve(
     import dagster as dg
     import uvicorn
 
-    from pipeline_defs.instance import active_runs_lister, ensure_dagster_home
+    from pipeline_defs.instance import (
+        active_runs_lister,
+        ensure_dagster_home,
+        pipeline_health_checker,
+    )
     from vidmine.db.pool import PooledStore
     from vidmine.providers.registry import embedder_for
     from vidmine.settings import VidmineHome
@@ -312,6 +316,7 @@ def serve(
     typer.echo("loading the query embedder ...")
     embedder.embed(["warm up"])  # load the model now, not on the first search
     calls.reset()  # /stats counts the searches, not the warm-up
+    instance = dg.DagsterInstance.get()
     web_app = create_app(
         store,
         embedder,
@@ -322,7 +327,8 @@ def serve(
             known_profiles=frozenset(config.profiles),
             allowed_hosts=allowed_hosts_from_env(host),
         ),
-        active_runs=active_runs_lister(dg.DagsterInstance.get()),
+        active_runs=active_runs_lister(instance),
+        pipeline_health=pipeline_health_checker(instance),
         embedding_calls=calls,
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

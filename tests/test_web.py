@@ -547,3 +547,22 @@ def test_serve_refuses_a_short_token(monkeypatch) -> None:
     result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
     assert result.exit_code == 2
     assert "at least 16" in result.output
+
+
+def test_the_library_says_whether_the_pipeline_runs(env: dict, client: TestClient) -> None:
+    from pipeline_defs.instance import pipeline_health_checker
+
+    unknown = client.get("/api/videos").json()["pipeline"]
+    assert unknown == {"running": None, "detail": "no Dagster instance given to this server"}
+    # This module's instance has never had a daemon: the page says how to start one.
+    checked = local_client(
+        create_app(
+            env["store"],
+            LocalEmbedder(),
+            WebSettings(home=VidmineHome(Path(env["home"]))),
+            pipeline_health=pipeline_health_checker(env["instance"]),
+        )
+    )
+    assert checked.get("/api/videos").json()["pipeline"]["running"] is False
+    html = checked.get("/library").text
+    assert "The pipeline is not running" in html and "<code>make dev</code>" in html

@@ -8,6 +8,7 @@ traceback goes to the server log, never to the client.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -48,7 +49,7 @@ from vidmine.web.media import (
     playable_video,
     transcript_subtitles,
 )
-from vidmine.web.runs import ActiveRuns
+from vidmine.web.runs import ActiveRuns, PipelineHealth, PipelineState
 from vidmine.web.uploads import DEFAULT_MAX_UPLOAD_MB, UploadRefused, receive_upload
 
 log = logging.getLogger(__name__)
@@ -135,15 +136,49 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _wrap_marked(text: str, marker: str, tag: str) -> Markup:
+    """``text`` escaped, with each span between a pair of ``marker`` in <``tag``>; an
+    unpaired marker leaves the text as it is."""
+    parts = text.split(marker)
+    if len(parts) % 2 == 0:
+        return escape(text)
+    element = Markup(f"<{tag}>{{}}</{tag}>")
+    return Markup("").join(
+        element.format(part) if i % 2 else escape(part) for i, part in enumerate(parts)
+    )
+
+
 def highlight(snippet: str) -> Markup:
     """The snippet as HTML: escaped, with the words search matched (``**word**``) in <mark>."""
-    parts = snippet.split("**")
-    if len(parts) % 2 == 0:  # an unpaired marker: show the text as it is
-        return escape(snippet)
-    return Markup("").join(
-        Markup("<mark>{}</mark>").format(part) if i % 2 else escape(part)
-        for i, part in enumerate(parts)
-    )
+    return _wrap_marked(snippet, "**", "mark")
+
+
+def code_spans(text: str) -> Markup:
+    """``text`` escaped, with `backquoted` commands shown as code."""
+    return _wrap_marked(text, "`", "code")
+
+
+def sentence(text: str) -> str:
+    """``text`` with its first letter upper case (``capitalize`` lowers the rest)."""
+    return text[:1].upper() + text[1:]
+
+
+def file_size(size_bytes: float) -> str:
+    if size_bytes < 1_000_000:
+        return f"{size_bytes / 1000:.0f} kB"
+    return f"{size_bytes / 1_000_000:.1f} MB"
+
+
+def age(seconds: float) -> str:
+    """A duration for people: "8 s", "3 min", "2 h 5 min", "3 days"."""
+    if seconds < 60:
+        return f"{max(seconds, 0):.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min"
+    if seconds < 86400:
+        hours, rest = divmod(seconds, 3600)
+        return f"{hours:.0f} h {rest // 60:.0f} min"
+    return f"{seconds // 86400:.0f} days"
 
 
 def tune_for_serving() -> None:
@@ -163,6 +198,10 @@ def _templates() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["clock"] = clock
+    env.filters["age"] = age
+    env.filters["code_spans"] = code_spans
+    env.filters["sentence"] = sentence
+    env.filters["file_size"] = file_size
     env.filters["highlight"] = highlight
     env.filters["kind_label"] = lambda kind: payloads.KIND_LABELS.get(kind, kind)
     env.filters["when"] = lambda dt: dt.strftime("%Y-%m-%d %H:%M") if dt else ""
@@ -188,11 +227,14 @@ def create_app(
     settings: WebSettings,
     *,
     active_runs: ActiveRuns | None = None,
+    pipeline_health: PipelineHealth | None = None,
     embedding_calls: QueryEmbeddingCalls | None = None,
 ) -> Starlette:
     """The `vidmine serve` app on ``store``, embedding queries with ``embedder`` (made once
     per process: loading a local model takes seconds). ``active_runs`` lists Dagster's
-    queued and running runs for /stats; without it /stats reports runs as unavailable."""
+    queued and running runs for /stats; without it /stats reports runs as unavailable.
+    ``pipeline_health`` says whether the daemon that takes uploads is alive (the library
+    tells a person what to do when it is not)."""
     templates = _templates()
     home = settings.home
     embed_guard = threading.Lock()  # one query embedding at a time: the model is CPU-bound
@@ -276,12 +318,25 @@ def create_app(
         ]
         rejected = [payloads.rejection_payload(r) for r in store.list_rejections()]
         rejected_names = {r["file_name"] for r in rejected}
+        now = datetime.now(UTC)
+        for upload in waiting:
+            upload["age_s"] = round((now - upload["uploaded_at"]).total_seconds(), 1)
         return {
+            "pipeline": dataclasses.asdict(pipeline_state()),
             "videos": [payloads.video_summary(v, store.stage_states(v.video_id)) for v in videos],
             "rejected": rejected,
             # Files in uploads/ that the pipeline has not registered (or refused) yet.
             "waiting": [w for w in waiting if w["file_name"] not in rejected_names],
         }
+
+    def pipeline_state() -> PipelineState:
+        if pipeline_health is None:
+            return PipelineState(None, "no Dagster instance given to this server")
+        try:
+            return pipeline_health()
+        except Exception as err:  # the page still shows the library
+            log.exception("asking the Dagster instance for the daemon's heartbeat failed")
+            return PipelineState(None, f"the Dagster instance did not answer: {err}")
 
     def api_videos(request: Request) -> Response:
         """

@@ -95,7 +95,7 @@
       try { answer = JSON.parse(request.responseText); } catch (err) { answer = {}; }
       if (request.status === 201) {
         bar.value = 100;
-        status.textContent = "Uploaded " + answer.file_name + ": the pipeline will pick it up shortly.";
+        status.textContent = "Uploaded " + answer.file_name + ".";
         setTimeout(() => location.reload(), 800);
       } else {
         bar.hidden = true;
@@ -121,4 +121,20 @@
   zone.addEventListener("drop", (event) => {
     if (event.dataTransfer.files.length) upload(event.dataTransfer.files[0]);
   });
+})();
+
+// The library refreshes itself while anything is waiting or processing (the server marks
+// it with #auto-refresh), except while a file is being uploaded from this page.
+(function autoRefresh() {
+  const marker = document.getElementById("auto-refresh");
+  if (!marker) return;
+  const seconds = parseFloat(marker.dataset.seconds || "10");
+  setTimeout(function reloadWhenIdle() {
+    const bar = document.getElementById("upload-progress");
+    if ((bar && !bar.hidden) || document.hidden) {
+      setTimeout(reloadWhenIdle, 2000);
+      return;
+    }
+    location.reload();
+  }, seconds * 1000);
 })();
