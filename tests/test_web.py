@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -529,6 +531,84 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     assert {"/healthz", "/stats"} <= set(schema["paths"])
     params = {p["name"] for p in schema["paths"]["/api/search"]["get"]["parameters"]}
     assert params == {"q", "video", "kind", "limit"}
+    assert not any(p["required"] for p in schema["paths"]["/api/search"]["get"]["parameters"])
+    upload = schema["paths"]["/api/uploads"]["post"]
+    assert "multipart/form-data" in upload["requestBody"]["content"]
+    ok = upload["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
+    assert ok == "#/components/schemas/UploadAnswer"
+
+
+def test_the_openapi_document_is_valid_with_and_without_a_token(env: dict) -> None:
+    from openapi_spec_validator import validate
+
+    validate(local_client(web_app(env)).get("/openapi.json").json())
+    guarded = local_client(web_app(env, token=TOKEN)).get(
+        "/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    document = guarded.json()
+    validate(document)
+    assert document["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
+    assert document["paths"]["/healthz"]["get"]["security"] == []
+
+
+def test_a_generated_client_calls_search(client: TestClient, env: dict, tmp_path: Path) -> None:
+    """The document is good enough for a client generator: openapi-python-client's client,
+    generated from it, searches and reads the hits as typed objects."""
+    spec = tmp_path / "openapi.json"
+    spec.write_text(client.get("/openapi.json").text)
+    package = tmp_path / "vidmine_api_client"
+    bin_dir = Path(sys.executable).parent
+    generated = subprocess.run(
+        [str(bin_dir / "openapi-python-client"), "generate", "--path", str(spec),
+         "--output-path", str(package), "--meta", "none"],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from vidmine_api_client import Client
+        from vidmine_api_client.api.default import get_search
+    finally:
+        sys.path.remove(str(tmp_path))
+    api = Client(base_url="http://127.0.0.1")
+    api.set_httpx_client(client)  # Starlette's TestClient is an httpx.Client
+    spoken = env["store"].load_transcript(env["video_id"])[0].text
+    answer = get_search.sync(client=api, q=spoken, limit=3)
+    assert answer is not None and answer.hits, answer
+    assert answer.hits[0].video_id == env["video_id"]
+    assert answer.hits[0].page_url.startswith("/videos/")
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/search?q=moon&limt=5", "limt"),
+        ("/api/videos?verbose=1", "verbose"),
+        ("/?q=moon&sort=date", "sort"),
+        ("/healthz?x=1", "x"),
+    ],
+)
+def test_unknown_parameters_are_refused_by_name(client: TestClient, path: str, name: str) -> None:
+    answer = client.get(path)
+    assert answer.status_code == 400
+    assert f"unknown parameter {name!r}".replace("'", "&#39;") in answer.text or (
+        f"unknown parameter {name!r}" in answer.text
+    )
+
+
+def test_a_wrong_method_says_which_are_allowed(client: TestClient) -> None:
+    answer = client.post("/api/videos")
+    assert answer.status_code == 405
+    assert set(answer.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
+    assert client.get("/api/uploads").headers["allow"] == "POST"
+
+
+def test_the_api_docs_page_is_served_here(client: TestClient) -> None:
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and "/api/search" in page.text
+    assert "<script" not in page.text.replace('<script src="/static/app.js" defer>', "")
+    assert "cdn" not in page.text.lower()
 
 
 def test_serve_refuses_a_public_address_without_a_token(monkeypatch) -> None:

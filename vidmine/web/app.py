@@ -9,10 +9,13 @@ traceback goes to the server log, never to the client.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import logging
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +29,6 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
 
 from vidmine.db.connection import connect
@@ -41,6 +43,7 @@ from vidmine.web import payloads
 from vidmine.web.auth import TokenGuard
 from vidmine.web.errors import error_response
 from vidmine.web.guard import RequestGuard
+from vidmine.web.markdown import markdown_html
 from vidmine.web.media import (
     MediaFile,
     MediaRefused,
@@ -49,6 +52,7 @@ from vidmine.web.media import (
     playable_video,
     transcript_subtitles,
 )
+from vidmine.web.openapi import openapi_document, query_parameter_names
 from vidmine.web.runs import ActiveRuns, PipelineHealth, PipelineState
 from vidmine.web.uploads import DEFAULT_MAX_UPLOAD_MB, UploadRefused, receive_upload
 
@@ -202,10 +206,40 @@ def _templates() -> jinja2.Environment:
     env.filters["code_spans"] = code_spans
     env.filters["sentence"] = sentence
     env.filters["file_size"] = file_size
+    env.filters["markdown"] = markdown_html
     env.filters["highlight"] = highlight
     env.filters["kind_label"] = lambda kind: payloads.KIND_LABELS.get(kind, kind)
     env.filters["when"] = lambda dt: dt.strftime("%Y-%m-%d %H:%M") if dt else ""
     return env
+
+
+def refuse_unknown_parameters(request: Request, names: Iterable[str]) -> None:
+    """ApiError(400) naming a query parameter this address does not take: a misspelt
+    ``limt=5`` silently ignored would answer something other than what was asked."""
+    unknown = sorted(set(request.query_params) - set(names))
+    if unknown:
+        takes = ", ".join(sorted(names)) or "no parameters"
+        raise ApiError(400, f"unknown parameter {unknown[0]!r}; this address takes {takes}")
+
+
+def taking(names: Iterable[str], endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    """``endpoint`` refusing query parameters other than ``names`` (sync or async alike)."""
+    allowed = frozenset(names)
+    if inspect.iscoroutinefunction(endpoint):
+
+        @functools.wraps(endpoint)
+        async def checked_async(request: Request) -> Any:
+            refuse_unknown_parameters(request, allowed)
+            return await endpoint(request)
+
+        return checked_async
+
+    @functools.wraps(endpoint)
+    def checked(request: Request) -> Any:
+        refuse_unknown_parameters(request, allowed)
+        return endpoint(request)
+
+    return checked
 
 
 def _float_param(request: Request, name: str, default: float | None = None) -> float | None:
@@ -269,22 +303,7 @@ def create_app(
         return query, [payloads.hit_payload(hit) for hit in hits], filters
 
     def api_search(request: Request) -> Response:
-        """
-        summary: Search transcripts, on-screen text and captions across videos
-        description: >
-          The hits of `vidmine search --json`, best first, each with video_url (playable,
-          seekable, the moment as a #t= fragment), thumbnail_url (JPEG) and page_url.
-        parameters:
-          - {name: q, in: query, required: true, schema: {type: string}}
-          - {name: video, in: query, schema: {type: string}, description: only this video id}
-          - {name: kind, in: query, schema: {type: string, enum: [segment, ocr, caption]}}
-          - {name: limit, in: query, schema: {type: integer, default: 10, minimum: 1, maximum: 100}}
-        responses:
-          200:
-            description: '{"query", "hits": [{"video_id", "file_name", "start_s", "end_s",
-              "kind", "snippet", "score", "item_id", "video_url", "thumbnail_url", "page_url"}]}'
-          400: {description: a bad parameter, named in "error"}
-        """
+        """Search transcripts, on-screen text and captions across videos (contract: vidmine.web.openapi)."""
         query, hits, _ = run_search(request)
         return _json({"query": query, "hits": hits})
 
@@ -339,17 +358,7 @@ def create_app(
             return PipelineState(None, f"the Dagster instance did not answer: {err}")
 
     def api_videos(request: Request) -> Response:
-        """
-        summary: Every video with its status, and the uploads not taken yet
-        responses:
-          200:
-            description: '{"videos": [{"video_id", "file_name", "profile", "status",
-              "error", "failed_stage": {"stage", "error"} | null, "duration_s",
-              "created_at", "updated_at", "stages": {stage: status}, "page_url",
-              "video_url", "thumbnail_url"}], "rejected": [{"file_name", "reason",
-              "size_bytes", "rejected_at"}], "waiting": [{"file_name", "profile",
-              "size_bytes", "uploaded_at"}]}'
-        """
+        """Every video with its status, and the uploads not taken yet (contract: vidmine.web.openapi)."""
         return _json(library_payload())
 
     def known_video(video_id: str):
@@ -359,19 +368,7 @@ def create_app(
             raise ApiError(refused.status, refused.message) from None
 
     def api_video(request: Request) -> Response:
-        """
-        summary: Everything vidmine knows about one video
-        parameters:
-          - {name: video_id, in: path, required: true, schema: {type: string}}
-        responses:
-          200:
-            description: '{"video": {...summary, size_bytes, sha256, width, height, fps,
-              codecs}, "stages": [...], "transcript": [...], "scenes": [...],
-              "keyframes": [...], "ocr_texts": [...], "captions": [...],
-              "content": {type: {"body", "markdown", "extractive", "provider", "model"}},
-              "provider_calls": {...}}'
-          404: {description: no such video}
-        """
+        """Everything vidmine knows about one video (contract: vidmine.web.openapi)."""
         video = known_video(request.path_params["video_id"])
         return _json(payloads.video_detail(store, video))
 
@@ -446,19 +443,7 @@ def create_app(
     # --- uploads --------------------------------------------------------------------------
 
     async def api_upload(request: Request) -> Response:
-        """
-        summary: Upload a video or audio file into uploads/ for the pipeline to take
-        description: >
-          multipart/form-data with the file in the field `file` and optionally `profile`
-          (also accepted as a query parameter). The file is written under a hidden
-          temporary name and appears under its own (safe, de-duplicated) name only when
-          complete. Limit VIDMINE_MAX_UPLOAD_MB.
-        responses:
-          201: {description: '{"file_name", "profile", "size_bytes", "path": "uploads/..."}'}
-          400: {description: no file, empty file or unknown profile}
-          413: {description: larger than the upload limit}
-          415: {description: not a media extension}
-        """
+        """Upload a video or audio file into uploads/ for the pipeline to take (contract: vidmine.web.openapi)."""
         length = request.headers.get("content-length")
         try:
             saved = await receive_upload(
@@ -487,12 +472,7 @@ def create_app(
     # --- operations -----------------------------------------------------------------------
 
     def healthz(request: Request) -> Response:
-        """
-        summary: 200 when the database answers, 503 with the reason when not
-        responses:
-          200: {description: '{"status": "ok", "database": "reachable"}'}
-          503: {description: '{"status": "unavailable", "error": reason}'}
-        """
+        """200 when the database answers, 503 with the reason when not (contract: vidmine.web.openapi)."""
         try:
             with connect(store.url, connect_timeout=HEALTH_TIMEOUT_S) as conn:
                 conn.execute("SELECT 1")
@@ -508,16 +488,7 @@ def create_app(
         return JSONResponse({"status": "ok", "database": "reachable"})
 
     def stats(request: Request) -> Response:
-        """
-        summary: Videos by status, runs queued and in progress, provider calls and cost
-        responses:
-          200:
-            description: '{"videos": {"total", "by_status": {status: n}, "rejected",
-              "waiting"}, "runs": {"available", "queued": [run], "in_progress": [run],
-              "reason"?}, run = {"run_id", "job_name", "status", "partition", "age_s"},
-              "provider_calls": {"total": {...}, "by_stage": [...]},
-              "query_embeddings": {"calls", "errors", "latency_ms"}}'
-        """
+        """Videos by status, runs queued and in progress, provider calls and cost (contract: vidmine.web.openapi)."""
         videos = store.list_videos()
         library = library_payload()
         runs: dict[str, Any] = {"available": False, "queued": [], "in_progress": []}
@@ -564,12 +535,13 @@ def create_app(
             }
         )
 
-    schemas = SchemaGenerator(
-        {"openapi": "3.0.0", "info": {"title": "vidmine serve", "version": "1"}}
-    )
+    api_document = openapi_document(token_required=bool(settings.token))
 
     def openapi(request: Request) -> Response:
-        return JSONResponse(schemas.get_schema(routes=app.routes))
+        return JSONResponse(api_document)
+
+    def api_docs(request: Request) -> Response:
+        return render("api_docs.html", page="api", api=api_document)
 
     # --- errors ---------------------------------------------------------------------------
 
@@ -594,7 +566,9 @@ def create_app(
         message = {404: f"no such page: {request.url.path}", 405: "method not allowed"}.get(
             exc.status_code, str(exc.detail)
         )
-        return answer_error(request, exc.status_code, message)
+        answer = answer_error(request, exc.status_code, message)
+        answer.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        return answer
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
@@ -602,21 +576,27 @@ def create_app(
             request, 500, f"internal error ({type(exc).__name__}); the server log has the details"
         )
 
+    search_names = query_parameter_names("/api/search")
     routes = [
-        Route("/", search_page, include_in_schema=False),
-        Route("/library", library_page, include_in_schema=False),
-        Route("/videos/{video_id}", video_page, include_in_schema=False),
-        Route("/media/{video_id}/video", media_video, include_in_schema=False),
-        Route("/media/{video_id}/thumbnail", media_thumbnail, include_in_schema=False),
-        Route("/media/{video_id}/keyframes/{index:int}", media_keyframe, include_in_schema=False),
-        Route("/media/{video_id}/transcript.{fmt}", media_transcript, include_in_schema=False),
-        Route("/api/search", api_search),
-        Route("/api/videos", api_videos),
-        Route("/api/videos/{video_id}", api_video),
-        Route("/api/uploads", api_upload, methods=["POST"]),
-        Route("/healthz", healthz),
-        Route("/stats", stats),
-        Route("/openapi.json", openapi, include_in_schema=False),
+        Route("/", taking(search_names, search_page)),
+        Route("/library", taking((), library_page)),
+        Route("/videos/{video_id}", taking({"t"}, video_page)),
+        Route("/media/{video_id}/video", taking((), media_video)),
+        Route("/media/{video_id}/thumbnail", taking({"t", "end"}, media_thumbnail)),
+        Route("/media/{video_id}/keyframes/{index:int}", taking((), media_keyframe)),
+        Route("/media/{video_id}/transcript.{fmt}", taking({"download"}, media_transcript)),
+        Route("/api/search", taking(search_names, api_search)),
+        Route("/api/videos", taking((), api_videos)),
+        Route("/api/videos/{video_id}", taking((), api_video)),
+        Route(
+            "/api/uploads",
+            taking(query_parameter_names("/api/uploads"), api_upload),
+            methods=["POST"],
+        ),
+        Route("/api/docs", taking((), api_docs)),
+        Route("/healthz", taking((), healthz)),
+        Route("/stats", taking((), stats)),
+        Route("/openapi.json", taking((), openapi)),
         Mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static"),
     ]
     # The guard first: a foreign host, a cross-origin write or a NUL is refused before the
