@@ -198,6 +198,37 @@ def test_unknown_video_and_keyframe_are_json_404(client: TestClient, env: dict) 
     assert page.headers["content-type"].startswith("text/html")
 
 
+def test_the_poster_is_the_most_detailed_keyframe(client: TestClient, env: dict) -> None:
+    keyframes = env["store"].load_keyframes(env["video_id"])
+    largest = max(keyframes, key=lambda k: k.path.stat().st_size)
+    poster = client.get(f"/media/{env['video_id']}/poster")
+    assert poster.status_code == 200 and poster.content == largest.path.read_bytes()
+    listing = client.get("/api/videos").json()["videos"]
+    (row,) = [v for v in listing if v["video_id"] == env["video_id"]]
+    assert row["thumbnail_url"] == f"/media/{env['video_id']}/poster"
+
+
+def test_an_ocr_hit_links_the_frame_it_was_read_from(client: TestClient, env: dict) -> None:
+    (text, *_) = env["store"].load_ocr_texts(env["video_id"])
+    hits = client.get("/api/search", params={"q": text.text, "kind": "ocr"}).json()["hits"]
+    assert hits and hits[0]["thumbnail_url"] == f"/media/{env['video_id']}/ocr/{text.index}"
+    frame = client.get(hits[0]["thumbnail_url"])
+    assert frame.status_code == 200 and frame.headers["content-type"].startswith("image/")
+    if text.frame_path is not None:
+        assert frame.content == text.frame_path.read_bytes()
+    assert client.get(f"/media/{env['video_id']}/ocr/999").status_code == 404
+
+
+def test_the_video_page_marks_words_and_searches_inside(client: TestClient, env: dict) -> None:
+    page = client.get(f"/videos/{env['video_id']}").text
+    first = env["store"].load_transcript(env["video_id"])[0]
+    if first.words:  # the local transcriber aligns words
+        word = first.words[0]
+        assert f'<span class="word" data-start="{word.start_s}"' in page
+    assert f'<input type="hidden" name="video" value="{env["video_id"]}">' in page
+    assert f'poster="/media/{env["video_id"]}/poster"' in page
+
+
 def test_the_transcript_is_served_as_captions_and_downloads(client: TestClient, env: dict) -> None:
     video_id = env["video_id"]
     vtt = client.get(f"/media/{video_id}/transcript.vtt")

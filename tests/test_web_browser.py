@@ -131,7 +131,32 @@ def test_a_result_opens_the_video_playing_at_its_moment(server, page, screenshot
     )
     # The transcript follows playback: the segment being spoken is marked.
     assert page.locator("#transcript li.active").count() == 1
+    # ... and inside it, the word being spoken.
+    page.wait_for_function(
+        "() => document.querySelectorAll('#transcript .word.speaking').length === 1",
+        timeout=5000,
+    )
+    # Written content is rendered Markdown, not its source in a <pre>.
+    page.locator("details.content summary").first.click()
+    rendered = page.locator("details.content .markdown").first
+    assert rendered.locator("p, li, h1, h2, h3").count() > 0
+    assert "**" not in rendered.inner_text()
+    page.set_viewport_size({"width": 1366, "height": 900})
     page.screenshot(path=str(screenshots / "video.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    _assert_fits(page, 390, "the video page")
+    page.screenshot(path=str(screenshots / "video-390.png"), full_page=True)
+
+
+def _assert_fits(page, width: int, what: str) -> None:
+    """No sideways scrolling: nothing on the page is wider than the screen."""
+    wide = page.evaluate(
+        f"""() => Array.from(document.querySelectorAll('body *'))
+            .filter((e) => e.getBoundingClientRect().right > {width} + 1)
+            .slice(0, 5).map((e) => e.tagName + '.' + e.className)"""
+    )
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"{what} is {scroll_width} px wide on a {width} px phone: {wide}"
 
 
 def _assert_heard(page) -> None:

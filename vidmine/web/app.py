@@ -49,7 +49,9 @@ from vidmine.web.media import (
     MediaRefused,
     checked_video,
     keyframe_image,
+    ocr_frame,
     playable_video,
+    poster_image,
     transcript_subtitles,
 )
 from vidmine.web.openapi import openapi_document, query_parameter_names
@@ -435,6 +437,13 @@ def create_app(
             headers={"Cache-Control": "private"},
         )
 
+    def media_poster(request: Request) -> Response:
+        return send(poster_image(store, home, request.path_params["video_id"]))
+
+    def media_ocr_frame(request: Request) -> Response:
+        video_id = request.path_params["video_id"]
+        return send(ocr_frame(store, home, video_id, request.path_params["index"]))
+
     def media_keyframe(request: Request) -> Response:
         index = request.path_params["index"]
         video_id = request.path_params["video_id"]
@@ -584,6 +593,8 @@ def create_app(
         Route("/media/{video_id}/video", taking((), media_video)),
         Route("/media/{video_id}/thumbnail", taking({"t", "end"}, media_thumbnail)),
         Route("/media/{video_id}/keyframes/{index:int}", taking((), media_keyframe)),
+        Route("/media/{video_id}/poster", taking((), media_poster)),
+        Route("/media/{video_id}/ocr/{index:int}", taking((), media_ocr_frame)),
         Route("/media/{video_id}/transcript.{fmt}", taking({"download"}, media_transcript)),
         Route("/api/search", taking(search_names, api_search)),
         Route("/api/videos", taking((), api_videos)),

@@ -73,6 +73,7 @@ class VideoSummary(Answer):
     page_url: str
     video_url: str
     thumbnail_url: str
+    has_video: bool | None
 
 
 class Rejection(Answer):

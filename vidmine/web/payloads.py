@@ -17,6 +17,9 @@ from vidmine.models import SearchHit
 KIND_LABELS = {"segment": "speech", "ocr": "on-screen text", "caption": "caption"}
 # An absolute path: what remains of one after the known paths were replaced.
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/:'\"]+/)+(?=[^\s/:'\"]*)")
+# vidmine.models.ocr_id: "<video id>_ocr_007".
+_OCR_INDEX = re.compile(r"_ocr_(\d+)$")
+AUDIO_ICON_URL = "/static/audio.svg"
 # ffmpeg's log prefix: "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x557f2c4a1b40] ".
 _FFMPEG_CONTEXT = re.compile(r"\[[^\]\n]* @ 0x[0-9a-fA-F]+\]\s*")
 
@@ -66,11 +69,28 @@ def page_url(video_id: str, at_s: float | None = None) -> str:
     return url if at_s is None else f"{url}?{urlencode({'t': _seconds(at_s)})}"
 
 
+def poster_url(video_id: str) -> str:
+    return f"/media/{quote(video_id, safe='')}/poster"
+
+
+def ocr_frame_url(video_id: str, index: int) -> str:
+    return f"/media/{quote(video_id, safe='')}/ocr/{index}"
+
+
+def hit_thumbnail_url(hit: SearchHit) -> str:
+    """The picture of a hit: an on-screen text's own frame (the one it was read from), else
+    the keyframe of the moment."""
+    index = _OCR_INDEX.search(hit.item_id) if hit.kind == "ocr" else None
+    if index is not None:
+        return ocr_frame_url(hit.video_id, int(index.group(1)))
+    return thumbnail_url(hit.video_id, hit.start_s, hit.end_s)
+
+
 def hit_payload(hit: SearchHit) -> dict[str, Any]:
     return {
         **dataclasses.asdict(hit),
         "video_url": video_url(hit.video_id, hit.start_s),
-        "thumbnail_url": thumbnail_url(hit.video_id, hit.start_s, hit.end_s),
+        "thumbnail_url": hit_thumbnail_url(hit),
         "page_url": page_url(hit.video_id, hit.start_s),
     }
 
@@ -98,7 +118,11 @@ def video_summary(video: VideoRecord, states: dict[str, StageState]) -> dict[str
         "stages": {name: state.status for name, state in states.items()},
         "page_url": page_url(video.video_id),
         "video_url": video_url(video.video_id),
-        "thumbnail_url": thumbnail_url(video.video_id),
+        # A representative keyframe; an icon for sound without pictures.
+        "thumbnail_url": poster_url(video.video_id)
+        if video.has_video is not False
+        else AUDIO_ICON_URL,
+        "has_video": video.has_video,
     }
 
 

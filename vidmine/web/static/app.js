@@ -51,11 +51,25 @@
   });
 
   const segments = Array.from(document.querySelectorAll("#transcript li[data-start]"));
+  // The word being spoken, inside the segment being spoken (words carry their own times).
+  let activeWord = null;
+  function markWord(segment, now) {
+    let word = null;
+    if (segment) {
+      word = Array.from(segment.querySelectorAll(".word")).find(
+        (span) => now >= parseFloat(span.dataset.start) && now < parseFloat(span.dataset.end)) || null;
+    }
+    if (word === activeWord) return;
+    if (activeWord) activeWord.classList.remove("speaking");
+    if (word) word.classList.add("speaking");
+    activeWord = word;
+  }
   const follow = document.getElementById("follow");
   let active = null;
   player.addEventListener("timeupdate", () => {
     const now = player.currentTime;
     const current = segments.find((li) => now >= parseFloat(li.dataset.start) && now < parseFloat(li.dataset.end)) || null;
+    markWord(current, now);
     if (current === active) return;
     if (active) active.classList.remove("active");
     if (current) {
