@@ -520,6 +520,7 @@ def test_token_is_required_when_configured(env: dict) -> None:
         guarded.get("/api/videos", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
     )
     assert guarded.get("/healthz").status_code == 200  # monitors need no token
+    assert guarded.get("/static/app.css").status_code == 200  # the login form needs it
     visit = guarded.get(f"/library?token={TOKEN}")
     assert visit.status_code == 303 and visit.headers["location"] == "/library"
     assert f"vidmine_token={TOKEN}" in visit.headers["set-cookie"]

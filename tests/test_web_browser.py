@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -59,11 +60,11 @@ def env(web_env: dict, tmp_path_factory) -> dict:
     return {**web_env, "folder": tmp_path_factory.mktemp("browser")}
 
 
-@pytest.fixture(scope="module")
-def server(env: dict) -> Iterator[str]:
-    """A real uvicorn serving the app in a thread; yields its base URL."""
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """A real uvicorn serving ``app`` in a thread; yields its base URL."""
     port = _free_port()
-    config = uvicorn.Config(web_app(env), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     uvicorn_server = uvicorn.Server(config)
     thread = threading.Thread(target=uvicorn_server.run, daemon=True)
     thread.start()
@@ -71,9 +72,17 @@ def server(env: dict) -> Iterator[str]:
     while not uvicorn_server.started:
         assert time.monotonic() < deadline, "uvicorn did not start within 20 s"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uvicorn_server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        uvicorn_server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(env: dict) -> Iterator[str]:
+    with serving(web_app(env)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -272,6 +281,23 @@ def test_a_person_gets_a_page_for_a_missing_video(server, page, screenshots) -> 
         page.screenshot(path=str(screenshots / f"error-404-{width}.png"), full_page=True)
     page.click("text=See every video")
     page.wait_for_url("**/library")
+
+
+def test_a_person_signs_in_with_the_token_once(env, page, screenshots) -> None:
+    token = "a-browser-token-0123456789"
+    with serving(web_app(env, token=token)) as guarded:
+        answer = page.goto(guarded + "/library")
+        assert answer is not None and answer.status == 401
+        page.screenshot(path=str(screenshots / "login.png"), full_page=True)
+        page.fill("input[name=token]", "not the token at all")
+        page.click("button[type=submit]")
+        assert "not the one this server was given" in page.locator(".error").inner_text()
+        page.fill("input[name=token]", token)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/library")
+        assert page.locator("h1", has_text="Library").count() == 1
+        page.goto(guarded + "/")  # the cookie carries on
+        assert page.locator("form.search").count() == 1
 
 
 def test_a_timestamp_seeks_the_player(server, env, page) -> None:

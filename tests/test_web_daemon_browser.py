@@ -8,18 +8,13 @@ Real Chromium, a real uvicorn, a real `dagster-daemon run`, real PostgreSQL, loc
 from __future__ import annotations
 
 import os
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 import yaml
 from dagster_daemon import open_instance, prepare_dagster_home, running_daemon, write_workspace
 from test_daemon_pipeline import fresh_database
-from test_web_browser import CHROMIUM, CHROMIUM_FLAGS, _free_port
+from test_web_browser import CHROMIUM, CHROMIUM_FLAGS, serving
 
 from pipeline_defs.instance import pipeline_health_checker
 from vidmine.config import load_config
@@ -36,24 +31,6 @@ pytestmark = [
         reason="/usr/bin/chromium is missing: scripts/install.sh installs Debian's chromium",
     ),
 ]
-
-
-@contextmanager
-def serving(app) -> Iterator[str]:
-    """A real uvicorn serving ``app`` in a thread; yields its base URL."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start within 20 s"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_an_upload_waits_for_the_pipeline_then_reaches_ready(

@@ -173,3 +173,40 @@ def test_the_token_redirect_of_a_protocol_relative_path_stays_here() -> None:
     answer = _client(token=TOKEN).get(f"http://127.0.0.1:8080//evil.example/x?token={TOKEN}&q=1")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/evil.example/x?q=1"
+
+
+def _login_client() -> TestClient:
+    def login_page(next_path: str, problem: str | None) -> str:
+        return f"<form>next={next_path} problem={problem}</form>"
+
+    middleware = [
+        Middleware(RequestGuard, allowed_hosts=allowed_host_names("127.0.0.1")),
+        Middleware(TokenGuard, token=TOKEN, login_page=login_page),
+    ]
+    app = Starlette(routes=[Route("/", _echo), Route("/api/x", _echo)], middleware=middleware)
+    return TestClient(app, base_url="http://127.0.0.1:8080", follow_redirects=False)
+
+
+def test_a_person_without_the_token_gets_a_login_form_a_program_json() -> None:
+    client = _login_client()
+    page = client.get("/?q=moon")
+    assert page.status_code == 401 and page.text == "<form>next=/?q=moon problem=None</form>"
+    api = client.get("/api/x")
+    assert api.status_code == 401 and "access token is required" in api.json()["error"]
+
+
+def test_the_login_form_signs_in_and_goes_back_to_the_page() -> None:
+    client = _login_client()
+    wrong = client.post("/login", data={"token": "nope", "next": "/?q=moon"})
+    assert wrong.status_code == 401 and "not the one this server was given" in wrong.text
+    right = client.post("/login", data={"token": TOKEN, "next": "//evil.example/x"})
+    assert right.status_code == 303 and right.headers["location"] == "/evil.example/x"
+    assert "httponly" in right.headers["set-cookie"].lower()
+    assert client.get("/", cookies={"vidmine_token": TOKEN}).status_code == 200
+
+
+def test_another_site_cannot_sign_a_browser_in() -> None:
+    answer = _login_client().post(
+        "/login", data={"token": TOKEN, "next": "/"}, headers={"origin": "http://evil.example"}
+    )
+    assert answer.status_code == 403

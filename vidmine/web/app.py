@@ -41,7 +41,7 @@ from vidmine.transcript import clock
 from vidmine.uploads import scan_uploads
 from vidmine.web import payloads
 from vidmine.web.auth import TokenGuard
-from vidmine.web.errors import error_response
+from vidmine.web.errors import error_response, for_programs
 from vidmine.web.guard import RequestGuard
 from vidmine.web.markdown import markdown_html
 from vidmine.web.media import (
@@ -64,8 +64,6 @@ PACKAGE_DIR = Path(__file__).parent
 MAX_SEARCH_LIMIT = 100
 MAX_QUERY_CHARS = 500
 HEALTH_TIMEOUT_S = 3
-# Paths whose errors stay JSON: what programs call. Every other path is a page for people.
-MACHINE_PATHS = ("/api/", "/media/", "/static/", "/healthz", "/stats", "/openapi.json")
 ERROR_TITLES = {
     400: "That request cannot be answered",
     403: "Not allowed",
@@ -554,10 +552,15 @@ def create_app(
 
     # --- errors ---------------------------------------------------------------------------
 
+    def login_page(next_path: str, problem: str | None) -> str:
+        return templates.get_template("login.html").render(
+            page="login", next_path=next_path, problem=problem
+        )
+
     def answer_error(request: Request, status: int, message: str) -> Response:
         # People get a page they can read and leave; programs (/api, media, operations)
         # keep the JSON shape.
-        if request.url.path.startswith(MACHINE_PATHS):
+        if for_programs(request.url.path):
             return error_response(status, message)
         return HTMLResponse(
             templates.get_template("error.html").render(
@@ -614,7 +617,7 @@ def create_app(
     # token is even looked at, and every answer (a 401 too) carries the security headers.
     middleware = [Middleware(RequestGuard, allowed_hosts=settings.allowed_hosts)]
     if settings.token:
-        middleware.append(Middleware(TokenGuard, token=settings.token))
+        middleware.append(Middleware(TokenGuard, token=settings.token, login_page=login_page))
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
+# Paths whose errors stay JSON: what programs call. Every other path is a page for people.
+MACHINE_PATHS = ("/api/", "/media/", "/static/", "/healthz", "/stats", "/openapi.json")
+
+
+def for_programs(path: str) -> bool:
+    """Whether ``path`` is called by programs (JSON errors) rather than read by people."""
+    return path.startswith(MACHINE_PATHS)
+
 
 def error_response(
     status: int, message: str, headers: dict[str, str] | None = None
