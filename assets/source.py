@@ -30,7 +30,7 @@ def source_video(
     with stage_work(context, "source_video", database, media, providers) as work:
         path = Path(work.video.source_path)
         try:
-            verified = verify_source(work.store, work.video)
+            verified = verify_source(work.store, work.video, work.config.limits)
         except SourceRejected as err:
             raise dg.Failure(f"rejected {path.name}: {err}") from None
         probe, sha = verified.probe, verified.sha256

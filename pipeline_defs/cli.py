@@ -326,6 +326,7 @@ def serve(
             token=token,
             known_profiles=frozenset(config.profiles),
             allowed_hosts=allowed_hosts_from_env(host),
+            media_limits=config.limits,
         ),
         active_runs=active_runs_lister(instance),
         pipeline_health=pipeline_health_checker(instance),

@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from media_helpers import make_video
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 from web_helpers import web_app
 
+from vidmine.config import MediaLimits
 from vidmine.db.store import SearchItem, Store
 from vidmine.providers.local import LocalEmbedder
 from vidmine.settings import VidmineHome
@@ -427,6 +429,28 @@ def test_upload_refusals_leave_nothing(client, env, upload, status, message) -> 
     assert message in answer.json()["error"]
     after = sorted(_uploads(env).rglob("*")) if _uploads(env).exists() else []
     assert after == before
+
+
+def test_a_video_over_the_media_limits_is_422_and_leaves_nothing(env: dict, tmp_path: Path) -> None:
+    home = VidmineHome(tmp_path)
+    strict = local_client(
+        create_app(
+            env["store"],
+            LocalEmbedder(),
+            WebSettings(home=home, media_limits=MediaLimits(max_duration_s=1.0)),
+        )
+    )
+    clip = make_video(tmp_path / "long.mp4", duration=2.0)
+    answer = strict.post(
+        "/api/uploads", files={"file": ("Long Talk.mp4", clip.read_bytes(), "video/mp4")}
+    )
+    assert answer.status_code == 422
+    assert answer.json()["error"].startswith("Long Talk.mp4 lasts")
+    assert "limits.max_duration_s" in answer.json()["error"]
+    assert not (home.uploads.exists() and list(home.uploads.rglob("*")))
+    short = make_video(tmp_path / "short.mp4", duration=0.5)
+    ok = strict.post("/api/uploads", files={"file": ("Short.mp4", short.read_bytes(), "video/mp4")})
+    assert ok.status_code == 201
 
 
 def test_upload_over_the_limit_is_413_and_leaves_nothing(env: dict, tmp_path: Path) -> None:

@@ -99,6 +99,16 @@ DEFAULT_PROFILE_LOCAL_MODELS: dict[str, dict[str, str]] = {}
 DEFAULT_DIMENSIONS = {"all-MiniLM-L6-v2": 384, "text-embedding-3-small": 1536}
 
 
+class MediaLimits(_Strict):
+    """What vidmine takes at all, checked on the file's probe (web uploads and dropped
+    files alike); None: no limit. The defaults keep a file that would hold the pipeline for
+    hours or exhaust memory out: a 4-hour recording, or a picture beyond 8K."""
+
+    max_duration_s: float | None = Field(default=4 * 3600, gt=0)
+    max_width: int | None = Field(default=7680, gt=0)
+    max_height: int | None = Field(default=4320, gt=0)
+
+
 def _default_profiles() -> dict[str, ProfileConfig]:
     return {
         "fast_audio_only": ProfileConfig(
@@ -126,6 +136,7 @@ class VidmineConfig(_Strict):
     stages: dict[str, StageConfig] = Field(default_factory=dict)
     profiles: dict[str, ProfileConfig] = Field(default_factory=_default_profiles)
     prices: dict[str, dict[str, Price]] = Field(default_factory=dict)
+    limits: MediaLimits = Field(default_factory=MediaLimits)
 
     @model_validator(mode="after")
     def _check_references(self) -> VidmineConfig:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidmine.config import MediaLimits
 from vidmine.db.store import Store, VideoRecord
 from vidmine.media.ffmpeg import MediaError
 from vidmine.media.probe import (
@@ -20,7 +21,7 @@ from vidmine.media.probe import (
     quick_fingerprint,
     sha256_file,
 )
-from vidmine.uploads import video_key
+from vidmine.uploads import limits_problem, video_key
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,9 @@ class VerifiedSource:
     sha256: str
 
 
-def verify_source(store: Store, video: VideoRecord) -> VerifiedSource:
+def verify_source(
+    store: Store, video: VideoRecord, limits: MediaLimits | None = None
+) -> VerifiedSource:
     """Probe and hash the video's file, store both, and raise ``SourceRejected`` for a file
     that is unreadable, incomplete (a copy cut short), changed since it was registered, or
     the same content as another video (judged by the full sha256). Rejections are recorded with their reason."""
@@ -76,6 +79,9 @@ def verify_source(store: Store, video: VideoRecord) -> VerifiedSource:
     except MediaError as err:
         store.record_rejection(str(path), stat.st_size, stat.st_mtime, str(err))
         raise SourceRejected(str(err)) from None
+    if limits is not None and (problem := limits_problem(probe, limits)):
+        store.record_rejection(str(path), stat.st_size, stat.st_mtime, problem)
+        raise SourceRejected(problem)
     sha = sha256_file(path)
     if video.sha256 and sha != video.sha256:
         raise SourceRejected(

@@ -31,14 +31,17 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from vidmine.config import MediaLimits
 from vidmine.db.connection import connect
 from vidmine.db.store import SEARCH_KINDS, Store
+from vidmine.media.ffmpeg import MediaError
+from vidmine.media.probe import probe_media
 from vidmine.providers.base import CallRecord
 from vidmine.providers.minilm import EMBED_THREADS_ENV
 from vidmine.search import search_text
 from vidmine.settings import VidmineHome
 from vidmine.transcript import clock
-from vidmine.uploads import scan_uploads
+from vidmine.uploads import limits_problem, scan_uploads
 from vidmine.web import payloads
 from vidmine.web.auth import TokenGuard
 from vidmine.web.errors import error_response, for_programs
@@ -113,6 +116,7 @@ class WebSettings:
     # Host names answered besides IP literals (vidmine.web.guard); the CLI adds the bound
     # name, this machine's names and VIDMINE_ALLOWED_HOSTS.
     allowed_hosts: frozenset[str] = frozenset({"localhost"})
+    media_limits: MediaLimits = field(default_factory=MediaLimits)  # vidmine.yaml `limits`
 
 
 class ApiError(Exception):
@@ -449,6 +453,13 @@ def create_app(
 
     # --- uploads --------------------------------------------------------------------------
 
+    def over_the_limits(path: Path) -> str | None:
+        try:
+            probe = probe_media(path)
+        except MediaError:
+            return None  # unreadable: the pipeline records why, and the library shows it
+        return limits_problem(probe, settings.media_limits)
+
     async def api_upload(request: Request) -> Response:
         """Upload a video or audio file into uploads/ for the pipeline to take (contract: vidmine.web.openapi)."""
         length = request.headers.get("content-length")
@@ -461,6 +472,7 @@ def create_app(
                 max_bytes=settings.max_upload_bytes,
                 known_profiles=set(settings.known_profiles),
                 profile=request.query_params.get("profile") or None,
+                check=over_the_limits,
             )
         except UploadRefused as refused:
             raise ApiError(refused.status, refused.message) from None

@@ -218,6 +218,7 @@ ENDPOINTS = (
             403: "a write from another site's page",
             413: "larger than the upload limit (VIDMINE_MAX_UPLOAD_MB)",
             415: "not a media file extension",
+            422: "over the media limits (vidmine.yaml `limits`: duration, width, height)",
         },
         success_status=201,
         upload_form=True,
