@@ -14,6 +14,7 @@ import pytest
 from media_helpers import ffmpeg, make_video, shared_media
 from PIL import Image
 
+from vidmine.config import PlaybackConfig
 from vidmine.media.ffmpeg import MediaError
 from vidmine.media.normalize import (
     extract_audio_wav,
@@ -328,3 +329,21 @@ def test_a_copy_cut_short_is_found_even_when_it_probes(tmp_path: Path) -> None:
     probe_media(cut)  # the index comes first: it still probes
     with pytest.raises(MediaError, match=r"cut\.mp4 is incomplete"):
         check_complete(cut)
+
+
+def test_a_1080p_h264_source_browsers_play_is_remuxed_with_its_sound(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "phone.mp4", duration=1.0, size="1920x1080", fps=30)
+    probe = probe_media(clip)
+    result = normalize_video(clip, probe, tmp_path / "copy.mp4", playback=PlaybackConfig())
+    assert result.reencoded is False and (result.width, result.height) == (1920, 1080)
+    assert result.has_audio
+    data = result.path.read_bytes()
+    assert 0 <= data.find(b"moov") < data.find(b"mdat")  # faststart: streams at once
+
+
+def test_a_smaller_copy_can_be_forced_for_slow_networks(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "phone.mp4", duration=1.0, size="1920x1080", fps=30)
+    smaller = PlaybackConfig(remux_max_height=720, encode_max_height=540)
+    result = normalize_video(clip, probe_media(clip), tmp_path / "copy.mp4", playback=smaller)
+    assert result.reencoded is True and (result.width, result.height) == (960, 540)
+    assert result.has_audio
