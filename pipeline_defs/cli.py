@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 limits_app = typer.Typer(help="Provider concurrency limits (pools and run tags).")
 app.add_typer(limits_app, name="limits")
+db_app = typer.Typer(help="The embedded PostgreSQL (used when DATABASE_URL is unset).")
+app.add_typer(db_app, name="db")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -338,6 +340,24 @@ def serve(
         uvicorn.run(web_app, host=host, port=port, log_level="info", access_log=False)
     finally:
         store.close()
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL of VIDMINE_HOME. It keeps running after each command on
+    purpose (the next one starts in milliseconds); the next command starts it again."""
+    import os
+
+    from vidmine.db import stop_embedded
+    from vidmine.settings import VidmineHome
+
+    if os.environ.get("DATABASE_URL", "").strip():
+        _fail("DATABASE_URL is set: vidmine uses that server, and stops no embedded one")
+    home = VidmineHome.from_env()
+    if stop_embedded(home):
+        typer.echo(f"stopped the embedded PostgreSQL of {home.root}")
+    else:
+        typer.echo(f"no embedded PostgreSQL of {home.root} was running")
 
 
 @limits_app.command("apply")
