@@ -19,12 +19,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+from sensor_helpers import RESOURCES, tick
 
 from assets.partitions import VIDEO_PARTITIONS_NAME, video_partitions
 from assets.tags import PARTITION_TAG
 from pipeline_defs.definitions import defs
 from pipeline_defs.ingest import ingest_file
-from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.config import load_config
 from vidmine.db.store import Store
 from vidmine.registration import register_upload
@@ -32,8 +32,6 @@ from vidmine.samples import SampleScene, make_sample_video
 
 pytestmark = pytest.mark.slow
 
-SENSOR = defs.get_sensor_def("upload_folder_sensor")
-RESOURCES = {"database": VidmineDatabase(), "media": MediaLibrary(), "providers": AIProviders()}
 GRAPH_KEYS = sorted(defs.resolve_asset_graph().get_all_asset_keys())
 
 
@@ -59,20 +57,6 @@ def drop(uploads: Path, source: Path, name: str) -> Path:
     return target
 
 
-def tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
-    """One evaluation of the upload sensor, its partition requests applied as the daemon
-    applies them."""
-    with dg.build_sensor_context(
-        instance=instance, cursor=cursor, definitions=defs, resources=RESOURCES
-    ) as context:
-        result = SENSOR(context)
-    assert isinstance(result, dg.SensorResult)
-    for request in result.dynamic_partitions_requests or []:
-        assert isinstance(request, dg.AddDynamicPartitionsRequest)
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    return result
-
-
 def run(instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
     """The run the daemon would launch for ``request``, in this process."""
     return defs.resolve_job_def(request.job_name or "process_video").execute_in_process(
@@ -91,6 +75,13 @@ def source_only(instance: dg.DagsterInstance, video_id: str) -> dg.ExecuteInProc
         resources=RESOURCES,
         raise_on_error=False,
     )
+
+
+def registered(store: Store, instance: dg.DagsterInstance, path: Path) -> str:
+    """``path`` registered as the sensor registers an upload, with its partition."""
+    video_id = register_upload(store, path, "standard_audio_visual").video_id
+    instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [video_id])
+    return video_id
 
 
 def failed_partitions(instance: dg.DagsterInstance) -> dict[str, list[str]]:
@@ -191,9 +182,8 @@ def test_a_duplicate_loses_its_partition_and_the_video_it_repeats_keeps_its_own(
 ) -> None:
     store: Store = pipeline_env["store"]
     original = drop(uploads, sample(tmp_path, "dup.mp4", "teal"), "dup original.mp4")
-    first = register_upload(store, original, "standard_audio_visual")
-    instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [first.video_id])
-    assert source_only(instance, first.video_id).success
+    first = registered(store, instance, original)
+    assert source_only(instance, first).success
     # The same bytes under another key (as an older vidmine keyed them): only the full
     # hash in source_video tells.
     twin = drop(uploads, original, "dup twin.mp4")
@@ -202,12 +192,12 @@ def test_a_duplicate_loses_its_partition_and_the_video_it_repeats_keeps_its_own(
     result = source_only(instance, "dup-twin-0000000000")
     assert not result.success
     reasons = [r.reason for r in store.list_rejections() if r.path == str(twin)]
-    assert reasons and f"same content as video {first.video_id}" in reasons[0]
-    assert instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME) == [first.video_id]
+    assert reasons and f"same content as video {first}" in reasons[0]
+    assert instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME) == [first]
     status = instance.get_status_by_partition(
-        dg.AssetKey("source_video"), [first.video_id], video_partitions
+        dg.AssetKey("source_video"), [first], video_partitions
     )
-    assert status[first.video_id] == dg.AssetPartitionStatus.MATERIALIZED
+    assert status[first] == dg.AssetPartitionStatus.MATERIALIZED
     assert failed_partitions(instance) == {}
 
 
@@ -216,8 +206,7 @@ def test_a_video_that_was_good_keeps_its_partition_when_its_file_goes(
 ) -> None:
     store: Store = pipeline_env["store"]
     path = drop(uploads, sample(tmp_path, "gone.mp4", "olive"), "gone.mp4")
-    video_id = register_upload(store, path, "standard_audio_visual").video_id
-    instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [video_id])
+    video_id = registered(store, instance, path)
     assert source_only(instance, video_id).success
     path.unlink()
     result = source_only(instance, video_id)
@@ -234,8 +223,7 @@ def test_a_partition_another_run_is_working_on_is_kept(
     store: Store = pipeline_env["store"]
     bad = uploads / "queued twice.mp4"
     cut_short(sample(tmp_path, "queued.mp4", "purple"), bad)
-    video_id = register_upload(store, bad, "standard_audio_visual").video_id
-    instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [video_id])
+    video_id = registered(store, instance, bad)
     # The same file launched again by hand, already started.
     waiting = instance.add_run(
         dg.DagsterRun(
