@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
+from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+
+from assets.partitions import video_partitions
 from pipeline_defs.ingest import IngestOutcome, ingest_file
 from vidmine.config import load_config
 from vidmine.content import (
@@ -29,6 +33,20 @@ def ingest_ready(
         [(s.stage, s.status, s.error) for s in outcome.stages],
     )
     return outcome
+
+
+def partitions_shown_failed(instance: dg.DagsterInstance) -> dict[str, list[str]]:
+    """Every asset of the graph with the partitions the Dagster UI shows failed, from the
+    asset status cache its partition health and counts read."""
+    from pipeline_defs.definitions import defs
+
+    shown = {}
+    for key in defs.resolve_asset_graph().get_all_asset_keys():
+        status = get_and_update_asset_status_cache_value(instance, key, video_partitions)
+        failed = status.deserialize_failed_partition_subsets(video_partitions) if status else None
+        if failed is not None and len(failed):
+            shown[key.to_user_string()] = sorted(failed.get_partition_keys())
+    return shown
 
 
 def stored_context(store: Store, video_id: str) -> VideoContext:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+from pipeline_helpers import partitions_shown_failed
 from sensor_helpers import RESOURCES, tick
 
 from assets.partitions import VIDEO_PARTITIONS_NAME, video_partitions
@@ -84,18 +84,6 @@ def registered(store: Store, instance: dg.DagsterInstance, path: Path) -> str:
     return video_id
 
 
-def failed_partitions(instance: dg.DagsterInstance) -> dict[str, list[str]]:
-    """Every asset of the graph with the partitions the UI shows failed: Dagster's asset
-    status cache, which the UI's partition health and counts read."""
-    shown = {}
-    for key in GRAPH_KEYS:
-        status = get_and_update_asset_status_cache_value(instance, key, video_partitions)
-        failed = status.deserialize_failed_partition_subsets(video_partitions) if status else None
-        if failed is not None and len(failed):
-            shown[key.to_user_string()] = sorted(failed.get_partition_keys())
-    return shown
-
-
 @pytest.fixture
 def uploads(pipeline_env: dict) -> Path:
     folder = pipeline_env["home"] / "uploads"
@@ -142,7 +130,7 @@ def test_a_truncated_upload_beside_a_good_one_leaves_no_failed_partition(
     # Dagster: no partition for the refused file, no asset shows it failed, the good one
     # is materialized all through, and the failed run and its logs are still there.
     assert instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME) == [good_key]
-    assert failed_partitions(instance) == {}
+    assert partitions_shown_failed(instance) == {}
     for key in GRAPH_KEYS:
         statuses = instance.get_status_by_partition(key, [good_key, refused_key], video_partitions)
         assert statuses[refused_key] is None, key
@@ -174,7 +162,7 @@ def test_a_truncated_upload_beside_a_good_one_leaves_no_failed_partition(
     assert request.partition_key != refused_key and request.partition_key.startswith("lecture-")
     assert instance.has_dynamic_partition(VIDEO_PARTITIONS_NAME, request.partition_key)
     assert source_only(instance, request.partition_key).success
-    assert failed_partitions(instance) == {}
+    assert partitions_shown_failed(instance) == {}
 
 
 def test_a_duplicate_loses_its_partition_and_the_video_it_repeats_keeps_its_own(
@@ -198,7 +186,7 @@ def test_a_duplicate_loses_its_partition_and_the_video_it_repeats_keeps_its_own(
         dg.AssetKey("source_video"), [first], video_partitions
     )
     assert status[first] == dg.AssetPartitionStatus.MATERIALIZED
-    assert failed_partitions(instance) == {}
+    assert partitions_shown_failed(instance) == {}
 
 
 def test_a_video_that_was_good_keeps_its_partition_when_its_file_goes(
@@ -252,6 +240,6 @@ def test_ingest_reports_a_refused_file_as_rejected_and_leaves_no_partition(
     assert outcome.status == "rejected" and "is incomplete" in (outcome.error or "")
     assert outcome.video_id and outcome.video_id.startswith("cut-")
     assert not instance.has_dynamic_partition(VIDEO_PARTITIONS_NAME, outcome.video_id)
-    assert failed_partitions(instance) == {}
+    assert partitions_shown_failed(instance) == {}
     (failed_run,) = instance.get_runs(filters=dg.RunsFilter(tags={PARTITION_TAG: outcome.video_id}))
     assert failed_run.status == dg.DagsterRunStatus.FAILURE
