@@ -137,4 +137,3 @@ if __name__ == "__main__":
     except BrokenPipeError:
         # The launcher went away: nothing is left to answer, not even at exit's flush.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
