@@ -18,6 +18,7 @@ from pipeline_defs.definitions import defs
 from vidmine.db.store import Store
 from vidmine.registration import register_upload
 from vidmine.samples import SampleScene, make_sample_video
+from vidmine.uploads import BULK_PRIORITY, INTERACTIVE_PRIORITY
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +243,32 @@ def test_an_unusable_home_is_a_skip_not_a_crash(
         result = SENSOR(context)
     assert isinstance(result, dg.SkipReason)
     assert "will retry" in result.skip_message
+
+
+def _variant(src: Path, folder: Path, n: int) -> Path:
+    """The same video with a few bytes after its end: another file, another video."""
+    out = folder / f"variant-{n}.mp4"
+    out.write_bytes(src.read_bytes() + f"variant {n}".encode())
+    return out
+
+
+def test_a_few_files_are_interactive_a_bulk_drop_and_backfill_wait_behind(
+    home: Path, instance, tiny_video: Path, tmp_path: Path
+) -> None:
+    drop(home, tiny_video, "one.mp4")
+    first = settle(instance)
+    (single,) = first.run_requests
+    assert single.tags["dagster/priority"] == str(INTERACTIVE_PRIORITY)
+
+    for n in range(7):  # more than queue.bulk_files (5) arriving together
+        drop(home, _variant(tiny_video, tmp_path, n), f"bulk {n}.mp4")
+    bulk = settle(instance, first.cursor)
+    assert len(bulk.run_requests) == 7
+    assert {r.tags["dagster/priority"] for r in bulk.run_requests} == {str(BULK_PRIORITY)}
+
+    drop(home, _variant(tiny_video, tmp_path, 10), "backfill/archive.mp4")
+    drop(home, _variant(tiny_video, tmp_path, 11), "backfill/fast_audio_only/old talk.mp4")
+    backfill = settle(instance, bulk.cursor)
+    by_profile = {r.tags["vidmine/profile"]: r for r in backfill.run_requests}
+    assert set(by_profile) == {"standard_audio_visual", "fast_audio_only"}
+    assert {r.tags["dagster/priority"] for r in backfill.run_requests} == {str(BULK_PRIORITY)}

@@ -41,7 +41,7 @@ from vidmine.providers.minilm import EMBED_THREADS_ENV
 from vidmine.search import search_text
 from vidmine.settings import VidmineHome
 from vidmine.transcript import clock
-from vidmine.uploads import limits_problem, scan_uploads
+from vidmine.uploads import limits_problem, priority_label, scan_uploads
 from vidmine.web import payloads
 from vidmine.web.auth import TokenGuard
 from vidmine.web.errors import error_response, for_programs
@@ -344,9 +344,16 @@ def create_app(
         now = datetime.now(UTC)
         for upload in waiting:
             upload["age_s"] = round((now - upload["uploaded_at"]).total_seconds(), 1)
+        queue = run_queue()
+        run_of = {run["partition"]: run for run in queue["queued"] + queue["in_progress"]}
+        summaries = []
+        for video in videos:
+            summary = payloads.video_summary(video, store.stage_states(video.video_id))
+            summary["run"] = run_of.get(video.video_id)  # queued or in progress, else None
+            summaries.append(summary)
         return {
             "pipeline": dataclasses.asdict(pipeline_state()),
-            "videos": [payloads.video_summary(v, store.stage_states(v.video_id)) for v in videos],
+            "videos": summaries,
             "rejected": rejected,
             # Files in uploads/ that the pipeline has not registered (or refused) yet.
             "waiting": [w for w in waiting if w["file_name"] not in rejected_names],
@@ -506,33 +513,40 @@ def create_app(
             )
         return JSONResponse({"status": "ok", "database": "reachable"})
 
+    def run_queue() -> dict[str, Any]:
+        """Dagster's runs queued and in progress, oldest first, with their age and priority."""
+        runs: dict[str, Any] = {"available": False, "queued": [], "in_progress": []}
+        if active_runs is None:
+            runs["reason"] = "no Dagster instance given to this server"
+            return runs
+        try:
+            now = datetime.now(UTC)
+            for run in active_runs():
+                created = run.created_at
+                if created.tzinfo is None:
+                    created = created.replace(tzinfo=UTC)
+                item = {
+                    "run_id": run.run_id,
+                    "job_name": run.job_name,
+                    "status": run.status,
+                    "partition": run.partition,
+                    "created_at": created,
+                    "age_s": round((now - created).total_seconds(), 1),
+                    "priority": run.priority,
+                    "priority_label": priority_label(run.priority),
+                }
+                runs["queued" if run.status == "QUEUED" else "in_progress"].append(item)
+            runs["available"] = True
+        except Exception as err:
+            log.exception("listing Dagster runs failed")
+            runs["reason"] = f"the Dagster instance did not answer: {err}"
+        return runs
+
     def stats(request: Request) -> Response:
         """Videos by status, runs queued and in progress, provider calls and cost (contract: vidmine.web.openapi)."""
         videos = store.list_videos()
         library = library_payload()
-        runs: dict[str, Any] = {"available": False, "queued": [], "in_progress": []}
-        if active_runs is None:
-            runs["reason"] = "no Dagster instance given to this server"
-        else:
-            try:
-                now = datetime.now(UTC)
-                for run in active_runs():
-                    created = run.created_at
-                    if created.tzinfo is None:
-                        created = created.replace(tzinfo=UTC)
-                    item = {
-                        "run_id": run.run_id,
-                        "job_name": run.job_name,
-                        "status": run.status,
-                        "partition": run.partition,
-                        "created_at": created,
-                        "age_s": round((now - created).total_seconds(), 1),
-                    }
-                    runs["queued" if run.status == "QUEUED" else "in_progress"].append(item)
-                runs["available"] = True
-            except Exception as err:
-                log.exception("listing Dagster runs failed")
-                runs["reason"] = f"the Dagster instance did not answer: {err}"
+        runs = run_queue()
         summary = store.provider_call_summary()
         calls = embedding_calls or QueryEmbeddingCalls()
         return _json(

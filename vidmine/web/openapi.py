@@ -76,6 +76,21 @@ class VideoSummary(Answer):
     has_video: bool | None
 
 
+class QueuedRun(Answer):
+    run_id: str
+    job_name: str
+    status: str
+    partition: str | None
+    created_at: datetime
+    age_s: float
+    priority: int | None
+    priority_label: str | None
+
+
+class LibraryVideo(VideoSummary):
+    run: QueuedRun | None
+
+
 class Rejection(Answer):
     file_name: str
     reason: str
@@ -98,7 +113,7 @@ class PipelineState(Answer):
 
 class LibraryAnswer(Answer):
     pipeline: PipelineState
-    videos: list[VideoSummary]
+    videos: list[LibraryVideo]
     rejected: list[Rejection]
     waiting: list[WaitingUpload]
 
