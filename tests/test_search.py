@@ -14,7 +14,7 @@ import pytest
 
 from vidmine.db.store import SearchItem, Store
 from vidmine.models import frame_id, ocr_id, segment_id
-from vidmine.search import group_by_video, moments_label, search
+from vidmine.search import group_by_video, moments_label, search, search_answer
 from vidmine.search_probes import HUB_PROBE_QUERIES
 
 MODEL = "all-MiniLM-L6-v2"
@@ -247,7 +247,9 @@ def test_compound_words_match_however_they_are_split(
     library: Store, minilm, asked: str, found: str
 ) -> None:
     assert [hit.item_id for hit in query(library, minilm, asked, mode="text")] == [found]
-    assert query(library, minilm, asked)[0].item_id == found
+    top = query(library, minilm, asked)[0]
+    assert top.item_id == found
+    assert "**" in top.snippet  # the words that matched are marked, as full-text marks them
 
 
 @pytest.mark.parametrize(
@@ -286,3 +288,16 @@ def test_hits_grouped_by_video(library: Store, minilm) -> None:
     assert moments_label(len(harbour.hits), harbour.file_name) == "3 moments in harbour.mp4"
     assert moments_label(1, "jfk.mp4") == "1 moment in jfk.mp4"
     assert group_by_video([]) == []
+
+
+def test_the_answer_says_when_nothing_was_found(library: Store, minilm) -> None:
+    absent = search_answer("xylophone", query(library, minilm, "xylophone"))
+    assert absent["hits"] == [] and absent["nothing_found"] is True
+    assert "xylophone" in absent["message"] and "Nothing found" in absent["message"]
+    assert search_answer("", [])["nothing_found"] is False  # nothing asked, nothing missed
+    found = search_answer("tides", query(library, minilm, "tides"), group=True)
+    assert found["nothing_found"] is False and found["message"] is None
+    (harbour,) = found["groups"]
+    assert harbour["label"] == f"{len(found['hits'])} moments in harbour.mp4"
+    assert harbour["hits"] == found["hits"]
+    assert set(found["hits"][0]) >= {"video_id", "file_name", "start_s", "end_s", "snippet"}

@@ -435,7 +435,7 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     )
     assert {"/healthz", "/stats"} <= set(schema["paths"])
     params = {p["name"] for p in schema["paths"]["/api/search"]["get"]["parameters"]}
-    assert params == {"q", "video", "kind", "limit"}
+    assert params == {"q", "video", "kind", "limit", "group"}
 
 
 def test_serve_refuses_a_public_address_without_a_token(monkeypatch) -> None:

@@ -24,11 +24,12 @@ own times), not its whole segment.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -126,7 +127,7 @@ def search(
             start_s=row["start_s"],
             end_s=row["end_s"],
             kind=row["kind"],
-            snippet=_trim(row["snippet"]),
+            snippet=_mark_compounds(_trim(row["snippet"]), query),
             score=float(row["score"]),
             item_id=row["item_id"],
         )
@@ -168,7 +169,7 @@ def search_text(
     )
 
 
-_hub_centroids: dict[tuple[str, str, int], list[float]] = {}
+_hub_centroids: dict[tuple[str, int], list[float]] = {}
 _hub_centroids_lock = threading.Lock()
 
 
@@ -181,7 +182,7 @@ def hub_centroid(embedder: Embedder) -> list[float]:
     ranking, so an item near everything (a copyright line, a caption that says little)
     does not float to the top of queries it has nothing to do with.
     """
-    key = (embedder.provider, embedder.model, embedder.dimensions)
+    key = (embedder.model, embedder.dimensions)
     with _hub_centroids_lock:
         if key not in _hub_centroids:
             probes = np.asarray(embedder.embed(list(HUB_PROBE_QUERIES)), dtype=np.float64)
@@ -189,7 +190,7 @@ def hub_centroid(embedder: Embedder) -> list[float]:
         return _hub_centroids[key]
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class VideoMoments:
     """The hits of one video, best first: "3 moments in talk.mp4"."""
 
@@ -212,6 +213,42 @@ def nothing_found_message(query: str) -> str:
         f"Nothing found for \u201c{query.strip()}\u201d: "
         "no speech, on-screen text or caption in the library matches it."
     )
+
+
+def search_answer(
+    query: str,
+    hits: Sequence[SearchHit],
+    *,
+    group: bool = False,
+    hit_payload: Callable[[SearchHit], dict[str, Any]] = dataclasses.asdict,
+) -> dict[str, Any]:
+    """The JSON answer of `vidmine search --json` and ``GET /api/search``.
+
+    ``{"query", "hits", "nothing_found", "message"}``: ``nothing_found`` is true when a
+    query was asked and nothing matched, and ``message`` then says so in words a page can
+    show (None otherwise). With ``group``, also ``"groups"``: one per video, the video of
+    the best hit first, ``{"video_id", "file_name", "moments", "label", "hits"}`` with
+    ``label`` like "3 moments in talk.mp4".
+    """
+    nothing_found = bool(query.strip()) and not hits
+    answer: dict[str, Any] = {
+        "query": query,
+        "hits": [hit_payload(hit) for hit in hits],
+        "nothing_found": nothing_found,
+        "message": nothing_found_message(query) if nothing_found else None,
+    }
+    if group:
+        answer["groups"] = [
+            {
+                "video_id": moments.video_id,
+                "file_name": moments.file_name,
+                "moments": len(moments.hits),
+                "label": moments_label(len(moments.hits), moments.file_name),
+                "hits": [hit_payload(hit) for hit in moments.hits],
+            }
+            for moments in group_by_video(hits)
+        ]
+    return answer
 
 
 def group_by_video(hits: Sequence[SearchHit]) -> list[VideoMoments]:
@@ -406,6 +443,43 @@ def _query_vector(embedding: Sequence[float] | None, dim: int, model: str) -> Ve
             f"query embedding has shape {values.shape}, expected ({dim},) for model {model!r}"
         )
     return Vector(values)
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _mark_compounds(snippet: str, query: str) -> str:
+    """``snippet`` with the words a compound match found marked (``**light
+    housekeeper**`` for "lighthouse keeper"), when full-text search marked none.
+
+    The same wholes as migration 0005's keys: a query word of 6 letters or more, two
+    adjacent query words of 3 or more written as one.
+    """
+    if "**" in snippet:
+        return snippet
+    asked = [word.lower() for word in _WORD.findall(query)]
+    wholes = {word for word in asked if len(word) >= 6} | {
+        first + second
+        for first, second in itertools.pairwise(asked)
+        if len(first) >= 3 and len(second) >= 3
+    }
+    words = list(_WORD.finditer(snippet))
+    spans = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        after = words[index + 1] if index + 1 < len(words) else None
+        joined = word.group().lower() + after.group().lower() if after else ""
+        if after and len(word.group()) >= 3 and len(after.group()) >= 3 and joined in wholes:
+            spans.append((word.start(), after.end()))
+            index += 2
+            continue
+        if word.group().lower() in wholes:
+            spans.append((word.start(), word.end()))
+        index += 1
+    for start, end in reversed(spans):
+        snippet = f"{snippet[:start]}**{snippet[start:end]}**{snippet[end:]}"
+    return snippet
 
 
 def _trim(text: str, max_chars: int = 240) -> str:
