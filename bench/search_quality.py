@@ -13,7 +13,7 @@ answer them, taken from the media's own ground truth.
 
 Printed per version: precision@1 and MRR@10 over the queries that have an answer, the
 wrong hits returned per such query, the share of must-find-nothing queries answered with
-nothing, the worst hub (the item most often in the top 3 of queries it does not answer)
+nothing, the hubs (the items most often in the top 3 of queries they do not answer)
 and the p50/p95 latency of a search in-process (embedding the query and the SQL).
 ``--baseline-rev`` (a git revision, checked out into a temporary folder with ``git
 archive``) or ``--baseline-repo`` measures another version's ``vidmine.search`` on the
@@ -138,7 +138,6 @@ def figures(results: list[dict]) -> dict:
         reciprocal_ranks.append(1 / rank if rank else 0.0)
         wrong_hits.append(rights.count(False))
     timings = [ms for r in results for ms in r["ms"]]
-    hub, hub_count = top3_wrong.most_common(1)[0] if top3_wrong else ("", 0)
     return {
         "precision_at_1": statistics.mean(first_right),
         "mrr_at_10": statistics.mean(reciprocal_ranks),
@@ -147,8 +146,8 @@ def figures(results: list[dict]) -> dict:
         "nothing_queries": len(nothing_empty),
         "answered_queries": len(first_right),
         "per_category": {c: statistics.mean(v) for c, v in per_category.items()},
-        "worst_hub": snippets.get(hub, ""),
-        "worst_hub_top3_of": hub_count,
+        # (queries, snippet) of the items most often in the top 3 of queries they do not answer
+        "hubs": [(count, snippets[item]) for item, count in top3_wrong.most_common(3)],
         "p50_ms": percentile(timings, 0.50),
         "p95_ms": percentile(timings, 0.95),
     }
@@ -165,9 +164,10 @@ def report(name: str, f: dict) -> None:
     categories = "   ".join(f"{c} {v:.2f}" for c, v in f["per_category"].items())
     print(f"  precision@1 by kind of query: {categories}")
     print(
-        f"  worst hub: in the top 3 of {f['worst_hub_top3_of']} of {len(QUERIES)} queries it "
-        f"does not answer: {f['worst_hub'][:70]!r}"
+        f"  hubs: items in the top 3 of the most of the {len(QUERIES)} queries they do not answer"
     )
+    for count, snippet in f["hubs"]:
+        print(f"    {count:2d} queries: {snippet[:75]!r}")
     print(
         f"  latency in-process (embedding + SQL): p50 {f['p50_ms']:.1f} ms   "
         f"p95 {f['p95_ms']:.1f} ms"

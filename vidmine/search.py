@@ -372,14 +372,16 @@ _TEXT_CANDIDATES = sql.SQL(
 _COMPOUND_CANDIDATES = sql.SQL(
     """
     (SELECT item_id, row_number() OVER (ORDER BY shared_keys DESC, item_id) AS rnk
-     FROM (SELECT s.item_id,
-                  cardinality(ARRAY(SELECT unnest(s.compound_keys)
-                                    INTERSECT SELECT unnest(ck.keys))) AS shared_keys
-           FROM search_items s,
-                (SELECT vidmine_compound_query_keys(%(query)s) AS keys) AS ck
-           WHERE s.compound_keys && ck.keys
-             AND (%(video_id)s::text IS NULL OR s.video_id = %(video_id)s)
+     FROM (SELECT s.item_id, count(*) AS shared_keys
+           -- one index lookup per query key: asked as one && of all the keys, the planner
+           -- prices the GIN scan of 60 keys above a sequential scan, which then compares
+           -- every item's keys with all of them (20 ms for 3,000 items; this takes 0.5 ms)
+           FROM unnest(vidmine_compound_query_keys(%(query)s)) AS k(key)
+           JOIN search_items s ON s.compound_keys @> ARRAY[k.key]
+           WHERE (%(video_id)s::text IS NULL OR s.video_id = %(video_id)s)
              AND (%(kind)s::text IS NULL OR s.kind = %(kind)s)
+           GROUP BY s.item_id
+           ORDER BY shared_keys DESC, s.item_id
            LIMIT %(n)s) AS by_compound)
     """
 )

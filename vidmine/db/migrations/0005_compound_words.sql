@@ -32,27 +32,34 @@ CREATE FUNCTION vidmine_compound_keys(body text) RETURNS text[]
     ) AS keys
     $$;
 
+-- PL/pgSQL, not SQL: a SQL function is inlined into the query that calls it and then runs
+-- once per row; this one is called with a constant, so the planner computes it once and
+-- the GIN index below can answer the && with it.
 CREATE FUNCTION vidmine_compound_query_keys(query text) RETURNS text[]
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
     AS $$
-    WITH words AS (SELECT word, word_index FROM vidmine_words(query)),
-    pairs AS (SELECT word, lead(word) OVER (ORDER BY word_index) AS next_word FROM words),
-    wholes AS (
-        -- own_split: where the query itself splits the whole (NULL for one word)
-        SELECT word AS whole, NULL::int AS own_split FROM words WHERE length(word) >= 6
-        UNION ALL
-        SELECT word || next_word, length(word) FROM pairs
-        WHERE length(word) >= 3 AND length(next_word) >= 3
-    )
-    SELECT coalesce(array_agg(DISTINCT key), '{}')
-    FROM (
-        SELECT 'w:' || whole AS key FROM wholes WHERE own_split IS NOT NULL
-        UNION ALL
-        SELECT 'p:' || left(whole, i) || '|' || substr(whole, i + 1)
-        FROM wholes, generate_series(3, length(whole) - 3) AS i
-        WHERE i IS DISTINCT FROM own_split
-    ) AS keys
-    $$;
+BEGIN
+    RETURN (
+        WITH words AS (SELECT word, word_index FROM vidmine_words(query)),
+        pairs AS (SELECT word, lead(word) OVER (ORDER BY word_index) AS next_word FROM words),
+        wholes AS (
+            -- own_split: where the query itself splits the whole (NULL for one word)
+            SELECT word AS whole, NULL::int AS own_split FROM words WHERE length(word) >= 6
+            UNION ALL
+            SELECT word || next_word, length(word) FROM pairs
+            WHERE length(word) >= 3 AND length(next_word) >= 3
+        )
+        SELECT coalesce(array_agg(DISTINCT key), '{}')
+        FROM (
+            SELECT 'w:' || whole AS key FROM wholes WHERE own_split IS NOT NULL
+            UNION ALL
+            SELECT 'p:' || left(whole, i) || '|' || substr(whole, i + 1)
+            FROM wholes, generate_series(3, length(whole) - 3) AS i
+            WHERE i IS DISTINCT FROM own_split
+        ) AS keys
+    );
+END
+$$;
 
 ALTER TABLE search_items
     ADD COLUMN compound_keys text[] GENERATED ALWAYS AS (vidmine_compound_keys(text)) STORED;
