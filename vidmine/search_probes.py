@@ -5,7 +5,9 @@ caption that says little) floats into the nearest items of queries it has nothin
 with: a hub. Its mean similarity to these probes is its baseline, which a vector hit must
 beat (vidmine.search). They are varied on purpose: topics, lengths, questions and
 keywords, a few in German, none about anything in particular in a user's library. The
-search benchmark's queries (bench/search_queries.py) are not among them.
+search benchmark's queries (bench/search_queries.py) are not among them. The floor in
+vidmine.search is measured above a query's mean similarity to these: change them and
+calibrate the floor again (bench/search_quality.py --calibrate).
 """
 
 from __future__ import annotations
