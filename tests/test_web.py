@@ -596,7 +596,7 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     )
     assert {"/healthz", "/stats"} <= set(schema["paths"])
     params = {p["name"] for p in schema["paths"]["/api/search"]["get"]["parameters"]}
-    assert params == {"q", "video", "kind", "limit"}
+    assert params == {"q", "video", "kind", "limit", "group"}
     assert not any(p["required"] for p in schema["paths"]["/api/search"]["get"]["parameters"])
     upload = schema["paths"]["/api/uploads"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]

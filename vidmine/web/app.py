@@ -38,7 +38,7 @@ from vidmine.media.ffmpeg import MediaError
 from vidmine.media.probe import probe_media
 from vidmine.providers.base import CallRecord
 from vidmine.providers.minilm import EMBED_THREADS_ENV
-from vidmine.search import search_text
+from vidmine.search import search_answer, search_text
 from vidmine.settings import VidmineHome
 from vidmine.transcript import clock
 from vidmine.uploads import limits_problem, priority_label, scan_uploads
@@ -282,7 +282,8 @@ def create_app(
 
     # --- search ---------------------------------------------------------------------------
 
-    def run_search(request: Request) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    def run_search(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The answer (vidmine.search.search_answer, hits as payloads) and the filters."""
         params = request.query_params
         query = params.get("q", "").strip()
         video = params.get("video") or None
@@ -298,27 +299,42 @@ def create_app(
             raise ApiError(400, f"limit must be a whole number, got {raw_limit!r}") from None
         if not 1 <= limit <= MAX_SEARCH_LIMIT:
             raise ApiError(400, f"limit must be between 1 and {MAX_SEARCH_LIMIT}, got {limit}")
-        filters = {"video": video, "kind": kind, "limit": limit}
-        if not query:
-            return query, [], filters
-        hits = search_text(
-            store, embedder, query, video_id=video, kind=kind, limit=limit, embed_lock=embed_guard
+        group = params.get("group") or None
+        if group not in (None, "video"):
+            raise ApiError(400, f"group must be 'video' or absent, got {group!r}")
+        filters = {"video": video, "kind": kind, "limit": limit, "group": group}
+        hits = []
+        if query:
+            hits = search_text(
+                store,
+                embedder,
+                query,
+                video_id=video,
+                kind=kind,
+                limit=limit,
+                embed_lock=embed_guard,
+            )
+        answer = search_answer(
+            query, hits, group=group == "video", hit_payload=payloads.hit_payload
         )
-        return query, [payloads.hit_payload(hit) for hit in hits], filters
+        return answer, filters
 
     def api_search(request: Request) -> Response:
         """Search transcripts, on-screen text and captions across videos (contract: vidmine.web.openapi)."""
-        query, hits, _ = run_search(request)
-        return _json({"query": query, "hits": hits})
+        answer, _ = run_search(request)
+        return _json(answer)
 
     def search_page(request: Request) -> Response:
-        query, hits, filters = run_search(request)
+        answer, filters = run_search(request)
         videos = store.list_videos()
         return render(
             "search.html",
             page="search",
-            query=query,
-            hits=hits,
+            query=answer["query"],
+            hits=answer["hits"],
+            nothing_found=answer["nothing_found"],
+            message=answer["message"],
+            groups=answer.get("groups"),
             filters=filters,
             videos=videos,
             kinds=payloads.KIND_LABELS,

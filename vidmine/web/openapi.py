@@ -48,9 +48,20 @@ class Hit(Answer):
     page_url: str
 
 
+class VideoMoments(Answer):
+    video_id: str
+    file_name: str
+    moments: int
+    label: str  # "3 moments in talk.mp4"
+    hits: list[Hit]
+
+
 class SearchAnswer(Answer):
     query: str
     hits: list[Hit]
+    nothing_found: bool  # a query was asked and nothing matched
+    message: str | None  # then, what to tell a person
+    groups: list[VideoMoments] | None = None  # with group=video: the video of the best hit first
 
 
 class FailedStage(Answer):
@@ -189,6 +200,7 @@ SEARCH_PARAMETERS = (
         {"type": "integer", "default": 10, "minimum": 1, "maximum": 100},
         "at most this many hits",
     ),
+    Parameter("group", {"type": "string", "enum": ["video"]}, "also group the hits by video"),
 )
 BAD_PARAMETER = "a bad or unknown parameter, named in error"
 
@@ -199,8 +211,9 @@ ENDPOINTS = (
         "Search transcripts, on-screen text and captions across videos",
         SearchAnswer,
         "The hits of `vidmine search --json`, best first, each with video_url (playable, "
-        "seekable, the moment as a #t= fragment), thumbnail_url (JPEG) and page_url. A query "
-        "that matches nothing answers an empty list.",
+        "seekable, the moment as a #t= fragment), thumbnail_url (JPEG) and page_url. Only what "
+        "matches is returned: a query nothing matches gives no hits, nothing_found true and a "
+        "message to show. group=video adds groups, one per video.",
         SEARCH_PARAMETERS,
         {400: BAD_PARAMETER},
     ),
