@@ -469,7 +469,7 @@ def test_host_network_override_puts_everything_on_the_host_network(compose: dict
     assert data["name"] == compose["volumes"]["vidmine-data"]["name"]
     assert data["driver_opts"]["o"] == "bind"
     postgres_build = override["services"]["postgres"]["build"]
-    assert (DEPLOY / postgres_build["context"] / "Dockerfile").is_file()
+    assert (DEPLOY / postgres_build["context"] / postgres_build["dockerfile"]).is_file()
 
 
 @pytest.mark.skipif(
