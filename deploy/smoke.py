@@ -33,6 +33,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 COMPOSE_FILES = [DEPLOY / "docker-compose.yml", DEPLOY / "docker-compose.host-network.yml"]
@@ -207,8 +209,24 @@ class Compose:
     env_file: Path
     env: dict[str, str] = field(default_factory=dict)
 
+    merged: Path | None = None
+
+    def flatten(self, dest: Path) -> None:
+        """One compose file from docker-compose.yml and the host-network override, minus
+        the webserver's published port: docker-compose 1.29 refuses `ports` together with
+        `network_mode: host` (Compose v2 only warns), and an override cannot remove a key."""
+        text = self("config").stdout
+        config = yaml.safe_load(text)
+        for service in config["services"].values():
+            if service.get("network_mode") == "host":
+                service.pop("ports", None)
+        dest.write_text(yaml.safe_dump(config, sort_keys=False))
+        dest.chmod(0o600)  # it holds the generated database password
+        self.merged = dest
+
     def __call__(self, *args: str, check: bool = True, capture: bool = True):
-        files = [a for f in COMPOSE_FILES for a in ("-f", str(f))]
+        sources = [self.merged] if self.merged else COMPOSE_FILES
+        files = [a for f in sources for a in ("-f", str(f))]
         env = {
             **self.engine.env(),
             **self.env,
@@ -543,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
             compose.env["VIDMINE_RUN_DOCKER_HOST"] = run_engine.host
             compose.env["VIDMINE_POSTGRES_HOST"] = host_ip
 
+        compose.flatten(work / "compose.yml")
         started = time.monotonic()
         # postgres, then the one-shot migrate, then the code server, daemon and webserver
         # (depends_on in docker-compose.yml).

@@ -22,6 +22,12 @@ quiet_pip() { $PIP "$@" 2> >(grep -v '^WARNING: Location' >&2); }
 locks=(deploy/requirements-base.lock deploy/requirements-dagster.lock)
 [ "${1:-}" = "--local-models" ] && locks+=(requirements.lock)
 
+# Filled already from these very locks: nothing to check again.
+stamp="$dest/.filled-$(cat "${locks[@]}" | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ]; then
+  echo "$dest: up to date" >&2
+  exit 0
+fi
 for lock in "${locks[@]}"; do
   # --no-deps: a lock is the whole set; --require-hashes: a wheel whose hash differs from
   # the lock's is refused, so the wheelhouse is exactly what the lock pins.
@@ -41,4 +47,6 @@ if [ "${1:-}" = "--local-models" ] && ! compgen -G "$dest/torch-${TORCH_VERSION}
     exit 1
   }
 fi
+rm -f "$dest"/.filled-*
+touch "$stamp"
 echo "$dest: $(find "$dest" -name '*.whl' | wc -l) wheels, $(du -sh "$dest" | cut -f1)"
