@@ -76,6 +76,7 @@ class Engine:
     proc: subprocess.Popen | None = None
     pidfile: Path | None = None
     netns: str | None = None
+    run_dir: Path | None = None
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "DOCKER_HOST": self.host}
@@ -89,7 +90,8 @@ class Engine:
         )
 
     def stop(self) -> None:
-        """Stops a dockerd we started, by its pid, and waits for it."""
+        """Stops a dockerd we started, by its pid, and waits for it; then removes its
+        exec root (sockets, the netns mount it leaves behind)."""
         if self.proc is None:
             return
         pid = self.proc.pid
@@ -102,6 +104,11 @@ class Engine:
                 os.killpg(pid, signal.SIGKILL)  # its own process group: dockerd + containerd
             self.proc.wait(timeout=30)
         log(f"stopped dockerd pid {pid}")
+        if self.run_dir is not None:
+            netns_mount = self.run_dir / "exec" / "netns" / "default"
+            if netns_mount.exists():
+                run(["umount", str(netns_mount)], check=False, capture=True)
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 def start_dockerd(
@@ -141,7 +148,7 @@ def start_dockerd(
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
-    engine = Engine(host=f"unix://{sock}", proc=proc, pidfile=pidfile, netns=netns)
+    engine = Engine(host=f"unix://{sock}", proc=proc, pidfile=pidfile, netns=netns, run_dir=run_dir)
     deadline = time.monotonic() + 60
     while not engine.alive():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -590,8 +597,12 @@ def main(argv: list[str] | None = None) -> int:
         videos = {v["file_name"]: v for v in status["videos"]}
         rejected = {Path(r["path"]).name: r["reason"] for r in status["rejected"]}
         ready = [n for n in names if videos.get(n, {}).get("status") == "ready"]
+        # A file vidmine refused (unreadable, cut short, a duplicate) fails its run and is
+        # recorded as rejected with the reason: it counts as rejected, not failed.
         failed = {
-            n: videos[n]["error"] for n in names if videos.get(n, {}).get("status") == "failed"
+            n: videos[n]["error"]
+            for n in names
+            if videos.get(n, {}).get("status") == "failed" and n not in rejected
         }
         ends = [r["end"] for r in runs if r["end"] is not None and r["status"] == "SUCCESS"]
         containers = run_engine.docker("ps", "-aq", "--filter", f"label={RUN_LABEL}").stdout.split()
