@@ -139,7 +139,9 @@ def start_dockerd(
         # Plain TCP on a private veth inside this machine; a real remote engine uses TLS.
         cmd += ["-H", f"tcp://{tcp}"]
     if netns:
-        cmd = ["ip", "netns", "exec", netns, *cmd]
+        # nsenter enters the network namespace only: `ip netns exec` also remounts /sys,
+        # which hides the cgroup mounts dockerd needs ("Devices cgroup isn't mounted").
+        cmd = ["nsenter", f"--net=/run/netns/{netns}", *cmd]
     logfile = (root / "dockerd.log").open("w")
     proc = subprocess.Popen(
         cmd,
@@ -619,6 +621,10 @@ def main(argv: list[str] | None = None) -> int:
                 },
                 "run_containers_launched": len(containers),
                 "run_engine": run_engine.host if args.second_engine else "the compose engine",
+                # With --second-engine none may start beside the daemon.
+                "run_containers_on_compose_engine": len(
+                    engine.docker("ps", "-aq", "--filter", f"label={RUN_LABEL}").stdout.split()
+                ),
                 "peak_concurrent_runs_by_provider": peak_concurrency(runs),
                 "drop_to_first_run_done_s": round(
                     min((r["end"] for r in runs if r["end"]), default=dropped_at) - dropped_at, 1
@@ -647,6 +653,7 @@ def main(argv: list[str] | None = None) -> int:
             and not summary["runs_left_started"]
             and not over
             and (drill is None or summary["drill"]["ok"])
+            and not (args.second_engine and summary["run_containers_on_compose_engine"])
         )
     except SmokeError as err:
         summary["error"] = str(err)
