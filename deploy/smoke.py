@@ -288,6 +288,18 @@ print(json.dumps(out))
 """
 
 
+# Runs inside the user code container: search rows written twice for the same source.
+DUPLICATES_QUERY = r"""
+import json, os, psycopg
+with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+    rows = conn.execute(
+        "SELECT video_id, kind, source_id, count(*) FROM search_items"
+        " GROUP BY 1, 2, 3 HAVING count(*) > 1"
+    ).fetchall()
+print(json.dumps([list(map(str, row)) for row in rows]))
+"""
+
+
 def vidmine_status(compose: Compose) -> dict:
     out = compose.engine.docker(
         "exec", compose.container("user-code"), "vidmine", "status", "--json"
@@ -646,6 +658,9 @@ def main(argv: list[str] | None = None) -> int:
         summary["provider_limits_held"] = not over
         if drill:
             summary["drill"] = drill_verdict(drill, runs)
+            dupes = json.loads(compose.exec_python("user-code", DUPLICATES_QUERY))
+            summary["drill"]["duplicated_search_items"] = dupes[:5]
+            summary["drill"]["ok"] = summary["drill"]["ok"] and not dupes
         # A file is "bad" when vidmine rejected it; every other one must be ready.
         summary["ok"] = (
             not failed
