@@ -558,6 +558,7 @@ def _dockerfile(path: Path) -> Dockerfile:
         pending = ""
     result = Dockerfile()
     args: dict[str, str] = {}
+    aliases: set[str] = set()
     for line in logical:
         instruction, _, rest = line.strip().partition(" ")
         instruction, rest = instruction.upper(), rest.strip()
@@ -566,7 +567,10 @@ def _dockerfile(path: Path) -> Dockerfile:
             args[name] = default
         elif instruction == "FROM":
             image = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""), rest.split()[0])
-            result.stages.append(image)
+            if image not in aliases:  # FROM <an earlier stage> adds no base image
+                result.stages.append(image)
+            if " AS " in rest.upper():
+                aliases.add(rest.split()[-1])
             # USER and ENV do not carry over into a new stage.
             result.final_user = None
             result.env = {}
