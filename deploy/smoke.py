@@ -197,10 +197,15 @@ def build_images(engine: Engine, compose: Compose, base_image: str | None) -> tu
         )
     if base_image == LOCAL_BASE_IMAGE and not has_image(engine, LOCAL_BASE_IMAGE):
         started = time.monotonic()
-        run(["bash", str(DEPLOY / "images" / "base-image.sh"), LOCAL_BASE_IMAGE], env=engine.env())
+        # Their output goes to stderr: stdout carries only the JSON summary.
+        run(
+            ["bash", str(DEPLOY / "images" / "base-image.sh"), LOCAL_BASE_IMAGE],
+            env=engine.env(),
+            stdout=sys.stderr,
+        )
         timings["base_image_s"] = round(time.monotonic() - started, 1)
     started = time.monotonic()
-    run(["bash", str(DEPLOY / "images" / "wheelhouse.sh"), "--local-models"])
+    run(["bash", str(DEPLOY / "images" / "wheelhouse.sh"), "--local-models"], stdout=sys.stderr)
     timings["wheelhouse_s"] = round(time.monotonic() - started, 1)
     compose.env["VIDMINE_PYTHON_IMAGE"] = base_image
     started = time.monotonic()

@@ -61,7 +61,12 @@ def test_smoke_run_processes_videos_in_containers_and_rejects_a_truncated_file(
         timeout=1700,
     )
     print(done.stderr[-6000:])
-    summary = json.loads(done.stdout)
+    try:
+        summary = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(
+            f"deploy/smoke.sh printed no JSON summary (exit {done.returncode}):\n{done.stdout[-3000:]}"
+        )
     print(json.dumps(summary, indent=2))
     assert done.returncode == 0 and summary["ok"], summary.get("error") or summary
 
