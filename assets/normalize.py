@@ -1,4 +1,5 @@
-"""``normalized_video``: the 720p H.264 playback copy of the video.
+"""``normalized_video``: the H.264 + AAC playback copy of the video (the source remuxed
+when browsers play it, else re-encoded at most 720p).
 
 Nothing that makes a video searchable reads it (the analysis decodes the source once,
 see ``decode_source``), and re-encoding costs about as much as a second decode, so it is
@@ -19,7 +20,7 @@ from vidmine.media.probe import probe_media
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="1",  # bump when the code changes what it makes
+    code_version="2",  # bump when the code changes what it makes (2: the copy has sound)
     deps=["source_video", "video_ready"],
     group_name=GROUP_PIPELINE,
     kinds={"ffmpeg", "video"},
@@ -31,14 +32,17 @@ def normalized_video(
     media: MediaLibrary,
     providers: AIProviders,
 ) -> dg.MaterializeResult:
-    """The video at most 720p (never upscaled, aspect kept, rotation applied), at its
-    own constant rate up to 30 fps, H.264 with a key frame every 2 s; the source is
-    remuxed when it already conforms."""
+    """The playback copy: the source remuxed when browsers play it (H.264 up to 1080p and
+    30 fps in MP4/MOV), else re-encoded at most 720p (never upscaled, aspect kept,
+    rotation applied) at its own constant rate up to 30 fps with a key frame every 2 s at
+    low CPU priority; with the source's first audio track as AAC (or MP3, copied)."""
     with stage_work(context, "normalize", database, media, providers, fails_video=False) as work:
         wants_video = work.profile.visual and bool(work.video.has_video)
         out = work.normalized_video_path
         files = [out] if wants_video else []
-        if work.unchanged({"video": wants_video}, files=files):
+        playback = work.config.playback
+        params = {"video": wants_video, **playback.model_dump()}
+        if work.unchanged(params, files=files):
             return work.cached_result()
         if not wants_video:
             reason = (
@@ -48,7 +52,7 @@ def normalized_video(
             )
             return work.skip(reason)
         source = Path(work.video.source_path)
-        result = normalize_video(source, probe_media(source), out)
+        result = normalize_video(source, probe_media(source), out, playback=playback)
         work.summary = {"video_reencoded": result.reencoded}
         return dg.MaterializeResult(
             metadata={
@@ -56,6 +60,7 @@ def normalized_video(
                 "size": f"{result.width}x{result.height}",
                 "fps": result.fps,
                 "reencoded": result.reencoded,
+                "has_audio": result.has_audio,
                 "bytes": out.stat().st_size,
             }
         )

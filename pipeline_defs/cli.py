@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 limits_app = typer.Typer(help="Provider concurrency limits (pools and run tags).")
 app.add_typer(limits_app, name="limits")
+db_app = typer.Typer(help="The embedded PostgreSQL (used when DATABASE_URL is unset).")
+app.add_typer(db_app, name="db")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -270,13 +272,18 @@ def serve(
     import dagster as dg
     import uvicorn
 
-    from pipeline_defs.instance import active_runs_lister, ensure_dagster_home
+    from pipeline_defs.instance import (
+        active_runs_lister,
+        ensure_dagster_home,
+        pipeline_health_checker,
+    )
     from vidmine.db.pool import PooledStore
     from vidmine.providers.registry import embedder_for
     from vidmine.settings import VidmineHome
     from vidmine.web import WebSettings, create_app
     from vidmine.web.app import QueryEmbeddingCalls, tune_for_serving
-    from vidmine.web.auth import TOKEN_ENV
+    from vidmine.web.auth import TOKEN_ENV, token_problem
+    from vidmine.web.guard import allowed_hosts_from_env
     from vidmine.web.uploads import DEFAULT_MAX_UPLOAD_MB
 
     try:
@@ -290,6 +297,8 @@ def serve(
             "(clients send 'Authorization: Bearer <token>' or open ?token=<token> once), "
             "or keep the default --host 127.0.0.1"
         )
+    if token is not None and (problem := token_problem(token)):
+        _fail(problem)
     raw_limit = os.environ.get("VIDMINE_MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))
     try:
         max_upload_mb = float(raw_limit)
@@ -309,6 +318,7 @@ def serve(
     typer.echo("loading the query embedder ...")
     embedder.embed(["warm up"])  # load the model now, not on the first search
     calls.reset()  # /stats counts the searches, not the warm-up
+    instance = dg.DagsterInstance.get()
     web_app = create_app(
         store,
         embedder,
@@ -317,8 +327,11 @@ def serve(
             max_upload_bytes=int(max_upload_mb * 1_000_000),
             token=token,
             known_profiles=frozenset(config.profiles),
+            allowed_hosts=allowed_hosts_from_env(host),
+            media_limits=config.limits,
         ),
-        active_runs=active_runs_lister(dg.DagsterInstance.get()),
+        active_runs=active_runs_lister(instance),
+        pipeline_health=pipeline_health_checker(instance),
         embedding_calls=calls,
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -327,6 +340,24 @@ def serve(
         uvicorn.run(web_app, host=host, port=port, log_level="info", access_log=False)
     finally:
         store.close()
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL of VIDMINE_HOME. It keeps running after each command on
+    purpose (the next one starts in milliseconds); the next command starts it again."""
+    import os
+
+    from vidmine.db import stop_embedded
+    from vidmine.settings import VidmineHome
+
+    if os.environ.get("DATABASE_URL", "").strip():
+        _fail("DATABASE_URL is set: vidmine uses that server, and stops no embedded one")
+    home = VidmineHome.from_env()
+    if stop_embedded(home):
+        typer.echo(f"stopped the embedded PostgreSQL of {home.root}")
+    else:
+        typer.echo(f"no embedded PostgreSQL of {home.root} was running")
 
 
 @limits_app.command("apply")

@@ -147,3 +147,33 @@ def active_runs_lister(instance):
         ]
 
     return list_active_runs
+
+
+# Dagster's own tolerance: a daemon whose last heartbeat is older is reported unhealthy.
+DAEMON_HEARTBEAT_TOLERANCE_S = 60
+
+
+def pipeline_health_checker(instance):
+    """A ``vidmine.web.runs.PipelineHealth`` over ``instance``: alive when the daemon's
+    sensor thread (which takes new uploads) beat within the last minute."""
+    import time
+
+    from vidmine.web.runs import START_PIPELINE_HINT, PipelineState
+
+    def check() -> PipelineState:
+        beats = instance.get_daemon_heartbeats()
+        sensor_beat = beats.get("SENSOR")
+        if sensor_beat is None:
+            return PipelineState(
+                False, f"the Dagster daemon has never run on this instance; {START_PIPELINE_HINT}"
+            )
+        age_s = time.time() - sensor_beat.timestamp
+        if age_s > DAEMON_HEARTBEAT_TOLERANCE_S:
+            return PipelineState(
+                False,
+                f"the Dagster daemon's last heartbeat was {age_s / 60:.0f} min ago; "
+                f"{START_PIPELINE_HINT}",
+            )
+        return PipelineState(True, f"the Dagster daemon is running (heartbeat {age_s:.0f} s ago)")
+
+    return check

@@ -3,6 +3,7 @@ synthetic videos made with ffmpeg's lavfi sources."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -141,3 +142,28 @@ def english_then_german(out_dir: Path, *, pause_s: float = 1.5) -> tuple[Path, f
         ).stdout
     )
     return mixed, jfk_seconds + pause_s
+
+
+def spoken_words(text: str) -> list[str]:
+    """Lower-case words without punctuation; digits spelled as Whisper's normaliser would
+    not, so "12%" and "twelve percent" count as the same words."""
+    text = text.lower().replace("%", " percent ").replace("-", " ")
+    words = re.sub(r"[^a-z0-9' ]", " ", text).split()
+    return [_NUMBER_WORDS.get(word, word) for word in words]
+
+
+_NUMBER_WORDS = {"12": "twelve"}
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word-level Levenshtein distance over the reference's word count."""
+    ref, hyp = spoken_words(reference), spoken_words(hypothesis)
+    distances = list(range(len(hyp) + 1))
+    for i, ref_word in enumerate(ref, start=1):
+        diagonal, distances[0] = distances[0], i
+        for j, hyp_word in enumerate(hyp, start=1):
+            diagonal, distances[j] = (
+                distances[j],
+                min(distances[j] + 1, distances[j - 1] + 1, diagonal + (ref_word != hyp_word)),
+            )
+    return distances[len(hyp)] / max(len(ref), 1)

@@ -14,6 +14,7 @@ import pytest
 from media_helpers import ffmpeg, make_video, shared_media
 from PIL import Image
 
+from vidmine.config import PlaybackConfig
 from vidmine.media.ffmpeg import MediaError
 from vidmine.media.normalize import (
     extract_audio_wav,
@@ -162,8 +163,10 @@ def test_conforming_video_is_remuxed_not_reencoded(tmp_path: Path) -> None:
     assert result.audio_reencoded is True
     assert (result.width, result.height, result.fps) == (640, 360, 30.0)
     out = probe_media(result.video_path)
-    assert out.has_video and not out.has_audio  # the picture only
-    assert out.video_codec == "h264"
+    # The playback copy has sound: the source's AAC track, copied as it is.
+    assert out.has_video and out.has_audio
+    assert out.video_codec == "h264" and out.audio_codec == "aac"
+    assert out.duration_s == pytest.approx(probe.duration_s, abs=0.1)
     assert result.audio_path == tmp_path / "out" / "audio.wav"
     _assert_wav_16k_mono(result.audio_path)
     assert _only_outputs(tmp_path / "out") == {"normalized.mp4", "audio.wav"}
@@ -206,9 +209,21 @@ def test_large_source_is_reencoded_at_its_own_rate(tmp_path: Path) -> None:
     assert out.video_codec == "h264"
     assert out.raw["streams"][0]["pix_fmt"] == "yuv420p"
     assert out.duration_s == pytest.approx(1.0, abs=0.1)
+    assert out.audio_codec == "aac"  # the sound goes with the picture
     # faststart: the index comes before the media data.
     data = result.video_path.read_bytes()
     assert 0 <= data.find(b"moov") < data.find(b"mdat")
+
+
+def test_audio_browsers_cannot_play_in_mp4_becomes_aac(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "talk.mkv", duration=1.0, size="320x240", extra=["-c:a", "flac"])
+    probe = probe_media(clip)
+    assert probe.audio_codec == "flac"
+    result = normalize_video(clip, probe, tmp_path / "out" / "normalized.mp4")
+    assert result.has_audio
+    out = probe_media(result.path)
+    assert (out.audio_codec, out.audio_channels) == ("aac", 1)
+    assert out.duration_s == pytest.approx(1.0, abs=0.1)
 
 
 def test_small_odd_sized_video_is_not_upscaled(tmp_path: Path) -> None:
@@ -284,7 +299,8 @@ def test_mkv_with_subtitles_and_attachments(tmp_path: Path) -> None:
     result = normalize_media(src, probe_media(src), tmp_path / "out")
     out = probe_media(result.video_path)
     assert (out.width, out.height) == (1280, 720)
-    assert [s["codec_type"] for s in out.raw["streams"]] == ["video"]
+    # The picture and the first audio track; no subtitles, no attachments.
+    assert [s["codec_type"] for s in out.raw["streams"]] == ["video", "audio"]
     _assert_wav_16k_mono(result.audio_path)
 
 
@@ -313,3 +329,21 @@ def test_a_copy_cut_short_is_found_even_when_it_probes(tmp_path: Path) -> None:
     probe_media(cut)  # the index comes first: it still probes
     with pytest.raises(MediaError, match=r"cut\.mp4 is incomplete"):
         check_complete(cut)
+
+
+def test_a_1080p_h264_source_browsers_play_is_remuxed_with_its_sound(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "phone.mp4", duration=1.0, size="1920x1080", fps=30)
+    probe = probe_media(clip)
+    result = normalize_video(clip, probe, tmp_path / "copy.mp4", playback=PlaybackConfig())
+    assert result.reencoded is False and (result.width, result.height) == (1920, 1080)
+    assert result.has_audio
+    data = result.path.read_bytes()
+    assert 0 <= data.find(b"moov") < data.find(b"mdat")  # faststart: streams at once
+
+
+def test_a_smaller_copy_can_be_forced_for_slow_networks(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "phone.mp4", duration=1.0, size="1920x1080", fps=30)
+    smaller = PlaybackConfig(remux_max_height=720, encode_max_height=540)
+    result = normalize_video(clip, probe_media(clip), tmp_path / "copy.mp4", playback=smaller)
+    assert result.reencoded is True and (result.width, result.height) == (960, 540)
+    assert result.has_audio

@@ -9,10 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from media_helpers import shared_media
+from media_helpers import shared_media, word_error_rate
 
 from vidmine.providers import local
 from vidmine.providers.base import FrameInput, GenerationRequest, MemoryRecorder, ProviderError
+from vidmine.samples import DEMO_SCENES, make_sample_video
 
 
 def _ffmpeg(*args: str) -> None:
@@ -172,3 +173,14 @@ def test_local_text_generator_says_it_has_no_language_model():
     )
     assert [r.key for r in results] == ["a", "b"]
     assert all(r.value is None and "no language model" in r.error for r in results)
+
+
+def test_the_demo_sample_is_heard_right(transcriber, tmp_path):
+    """`make demo`'s first screen: what the sample says is what Whisper writes, within a
+    bound (CTranslate2's int8 kernels differ by CPU, so not to the letter)."""
+    video = make_sample_video(tmp_path / "demo.mp4", size="320x240")
+    wav = tmp_path / "demo.wav"
+    _ffmpeg("-i", str(video), "-ac", "1", "-ar", "16000", str(wav))
+    heard = " ".join(seg.text for seg in transcriber.transcribe(wav))
+    spoken = " ".join(scene.speech for scene in DEMO_SCENES)
+    assert word_error_rate(spoken, heard) <= 0.1, heard

@@ -11,16 +11,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from sensor_helpers import RESOURCES, SENSOR, tick
 
 from assets.partitions import VIDEO_PARTITIONS_NAME
 from pipeline_defs.definitions import defs
-from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.db.store import Store
 from vidmine.registration import register_upload
 from vidmine.samples import SampleScene, make_sample_video
-
-SENSOR = defs.get_sensor_def("upload_folder_sensor")
-RESOURCES = {"database": VidmineDatabase(), "media": MediaLibrary(), "providers": AIProviders()}
 
 
 @pytest.fixture(scope="module")
@@ -54,18 +51,6 @@ def drop(home: Path, src: Path, name: str, *, age_s: float = 10.0) -> Path:
     past = time.time() - age_s
     os.utime(target, (past, past))
     return target
-
-
-def tick(instance: dg.DagsterInstance, cursor: str | None):
-    """One evaluation, applying its partition requests as the daemon would."""
-    with dg.build_sensor_context(
-        instance=instance, cursor=cursor, definitions=defs, resources=RESOURCES
-    ) as context:
-        result = SENSOR(context)
-    assert isinstance(result, dg.SensorResult)
-    for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    return result
 
 
 def settle(instance: dg.DagsterInstance, cursor: str | None = None):

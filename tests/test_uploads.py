@@ -7,6 +7,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+from media_helpers import make_video
+
+from vidmine.config import MediaLimits
+from vidmine.registration import SourceRejected, register_upload, verify_source
 from vidmine.uploads import (
     UploadFile,
     is_settled,
@@ -99,3 +104,19 @@ def test_the_second_look_passes_only_quiet_files_that_did_not_change(tmp_path: P
         look_again([u for u in uploads if u.path.name == "fresh.mp4"], time.time(), 2.0, 5.0) == {}
     )
     assert time.monotonic() - started < 1.0  # nothing quiet: no pause
+
+
+def test_a_file_over_the_media_limits_is_rejected_with_the_setting_to_raise(
+    store, tmp_path: Path
+) -> None:
+    clip = make_video(tmp_path / "long talk.mp4", duration=2.0, size="320x240")
+    registration = register_upload(store, clip, "standard_audio_visual")
+    video = store.get_video(registration.video_id)
+    assert video is not None
+    with pytest.raises(SourceRejected, match=r"long talk\.mp4 lasts .*limits\.max_duration_s"):
+        verify_source(store, video, MediaLimits(max_duration_s=1.0))
+    with pytest.raises(SourceRejected, match=r"320x240, beyond the limit of 200x200"):
+        verify_source(store, video, MediaLimits(max_width=200, max_height=200))
+    (rejection,) = store.list_rejections()
+    assert "limits.max_width" in rejection.reason
+    assert verify_source(store, video, MediaLimits()).probe.width == 320  # the defaults pass

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from media_helpers import make_video
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 from web_helpers import web_app
 
+from vidmine.config import MediaLimits
 from vidmine.db.store import SearchItem, Store
 from vidmine.providers.local import LocalEmbedder
 from vidmine.settings import VidmineHome
@@ -25,6 +29,11 @@ pytestmark = pytest.mark.slow  # processes a video through the whole pipeline (s
 HIT_KEYS = {"video_id", "file_name", "start_s", "end_s", "kind", "snippet", "score", "item_id"}
 
 
+def local_client(app, **options) -> TestClient:
+    """A client of ``app`` as a browser on this machine sees it (``Host: 127.0.0.1``)."""
+    return TestClient(app, base_url="http://127.0.0.1", **options)
+
+
 @pytest.fixture(scope="module")
 def env(web_env: dict) -> dict:
     return web_env
@@ -32,7 +41,10 @@ def env(web_env: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def client(env: dict) -> TestClient:
-    return TestClient(web_app(env))
+    return local_client(web_app(env))
+
+
+TOKEN = "a-token-of-24-characters"
 
 
 def _uploads(env: dict) -> Path:
@@ -89,9 +101,12 @@ def test_search_refuses_bad_parameters_with_json(client: TestClient, params, mes
 
 
 def test_search_page_highlights_and_links_to_the_moment(client: TestClient, env: dict) -> None:
-    page = client.get("/", params={"q": "lighthouse keeper"})
+    # A word Whisper wrote, not one it was meant to hear: machines hear differently.
+    spoken = env["store"].load_transcript(env["video_id"])[0].text
+    word = max(re.findall(r"[A-Za-z]+", spoken), key=len)
+    page = client.get("/", params={"q": word})
     assert page.status_code == 200
-    assert "<mark>" in page.text
+    assert re.search(rf"<mark>{word}</mark>", page.text, re.IGNORECASE), word
     assert f'href="/videos/{env["video_id"]}?t=' in page.text
 
 
@@ -124,8 +139,12 @@ def test_range_request_gets_206_with_the_asked_bytes(client: TestClient, env: di
 def test_paths_that_climb_out_are_refused(client: TestClient, path: str) -> None:
     answer = client.get(path)
     assert answer.status_code in (400, 403, 404), path
-    assert answer.headers["content-type"].startswith("application/json")
-    assert "error" in answer.json()
+    # JSON for programs; a path the client normalised to a page ("/media/../video" is
+    # "/video") gets the page for people.
+    if answer.url.path.startswith(("/media/", "/static/", "/api/")):
+        assert "error" in answer.json()
+    else:
+        assert answer.headers["content-type"].startswith("text/html")
     assert b"root:" not in answer.content and b"import" not in answer.content
 
 
@@ -168,9 +187,61 @@ def test_symlinks_out_of_the_media_folder_are_refused(env: dict, client: TestCli
 
 
 def test_unknown_video_and_keyframe_are_json_404(client: TestClient, env: dict) -> None:
-    for url in ("/media/nope-0000000000/video", f"/media/{env['video_id']}/keyframes/999"):
+    for url in (
+        "/media/nope-0000000000/video",
+        f"/media/{env['video_id']}/keyframes/999",
+        "/media/nope-0000000000/transcript.vtt",
+        f"/media/{env['video_id']}/transcript.txt",
+    ):
         answer = client.get(url)
         assert answer.status_code == 404 and answer.json()["error"]
+    page = client.get("/videos/nope-0000000000")
+    assert page.status_code == 404 and "no video &#39;nope-0000000000&#39;" in page.text
+    assert page.headers["content-type"].startswith("text/html")
+
+
+def test_the_poster_is_the_most_detailed_keyframe(client: TestClient, env: dict) -> None:
+    keyframes = env["store"].load_keyframes(env["video_id"])
+    largest = max(keyframes, key=lambda k: k.path.stat().st_size)
+    poster = client.get(f"/media/{env['video_id']}/poster")
+    assert poster.status_code == 200 and poster.content == largest.path.read_bytes()
+    listing = client.get("/api/videos").json()["videos"]
+    (row,) = [v for v in listing if v["video_id"] == env["video_id"]]
+    assert row["thumbnail_url"] == f"/media/{env['video_id']}/poster"
+
+
+def test_an_ocr_hit_links_the_frame_it_was_read_from(client: TestClient, env: dict) -> None:
+    (text, *_) = env["store"].load_ocr_texts(env["video_id"])
+    hits = client.get("/api/search", params={"q": text.text, "kind": "ocr"}).json()["hits"]
+    assert hits and hits[0]["thumbnail_url"] == f"/media/{env['video_id']}/ocr/{text.index}"
+    frame = client.get(hits[0]["thumbnail_url"])
+    assert frame.status_code == 200 and frame.headers["content-type"].startswith("image/")
+    if text.frame_path is not None:
+        assert frame.content == text.frame_path.read_bytes()
+    assert client.get(f"/media/{env['video_id']}/ocr/999").status_code == 404
+
+
+def test_the_video_page_marks_words_and_searches_inside(client: TestClient, env: dict) -> None:
+    page = client.get(f"/videos/{env['video_id']}").text
+    first = env["store"].load_transcript(env["video_id"])[0]
+    if first.words:  # the local transcriber aligns words
+        word = first.words[0]
+        assert f'<span class="word" data-start="{word.start_s}"' in page
+    assert f'<input type="hidden" name="video" value="{env["video_id"]}">' in page
+    assert f'poster="/media/{env["video_id"]}/poster"' in page
+
+
+def test_the_transcript_is_served_as_captions_and_downloads(client: TestClient, env: dict) -> None:
+    video_id = env["video_id"]
+    vtt = client.get(f"/media/{video_id}/transcript.vtt")
+    assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
+    assert vtt.text.startswith("WEBVTT")
+    srt = client.get(f"/media/{video_id}/transcript.srt?download")
+    assert srt.text.startswith("1\n") and " --> " in srt.text
+    assert "filename*=utf-8''harbour%20talk.srt" in srt.headers["content-disposition"]
+    page = client.get(f"/videos/{video_id}").text
+    assert f'<track kind="captions" src="/media/{video_id}/transcript.vtt"' in page
+    assert f'href="/media/{video_id}/transcript.srt?download"' in page
 
 
 # --- escaping --------------------------------------------------------------------------------
@@ -262,6 +333,53 @@ def test_failed_video_shows_its_stage_and_error(client: TestClient, env: dict) -
         store.delete_video(video_id)
 
 
+def test_a_rejection_names_the_file_never_the_server_folder(
+    client: TestClient, env: dict, tmp_path: Path
+) -> None:
+    path = tmp_path / "srv uploads" / "truncated clip.mp4"
+    reason = (
+        f"{path}: ffprobe cannot read this file as audio or video: it is damaged, incomplete "
+        "(e.g. an interrupted upload or copy) or not a media file. Re-export or upload it "
+        "again.\nffprobe said:\n[mov,mp4,m4a,3gp,3g2,mj2 @ 0x557f2c4a1b40] moov atom not found"
+        f"\n{path}: Invalid data found when processing input"
+    )
+    with env["store"].connection() as conn:
+        conn.execute("DELETE FROM upload_rejections WHERE path = %s", (str(path),))
+    env["store"].record_rejection(path, 1234, 1.0, reason)
+    (shown,) = [
+        r
+        for r in client.get("/api/videos").json()["rejected"]
+        if r["file_name"] == "truncated clip.mp4"
+    ]
+    assert shown["reason"].startswith("truncated clip.mp4: ffprobe cannot read this file")
+    assert "moov atom not found" in shown["reason"]
+    html = client.get("/library").text
+    for leak in (str(tmp_path), "srv uploads", "0x557f", "[mov,"):
+        assert leak not in shown["reason"] and leak not in html, leak
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/search?q=%00", "/?q=a%00", "/?q=x&video=%00", "/api/search?q=%ff"]
+)
+def test_nul_and_invalid_bytes_are_400_not_500(client: TestClient, path: str) -> None:
+    answer = client.get(path)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]
+
+
+def test_a_page_from_another_site_cannot_upload(client: TestClient, env: dict) -> None:
+    before = sorted(_uploads(env).rglob("*")) if _uploads(env).exists() else []
+    answer = client.post(
+        "/api/uploads",
+        files={"file": ("evil.mp4", b"0" * 1000, "video/mp4")},
+        headers={"Origin": "http://evil.example"},
+    )
+    assert answer.status_code == 403
+    assert (sorted(_uploads(env).rglob("*")) if _uploads(env).exists() else []) == before
+    rebound = client.get("/api/videos", headers={"Host": "evil.example"})
+    assert rebound.status_code == 400 and "VIDMINE_ALLOWED_HOSTS" in rebound.json()["error"]
+
+
 # --- uploads ---------------------------------------------------------------------------------
 
 
@@ -313,9 +431,31 @@ def test_upload_refusals_leave_nothing(client, env, upload, status, message) -> 
     assert after == before
 
 
+def test_a_video_over_the_media_limits_is_422_and_leaves_nothing(env: dict, tmp_path: Path) -> None:
+    home = VidmineHome(tmp_path)
+    strict = local_client(
+        create_app(
+            env["store"],
+            LocalEmbedder(),
+            WebSettings(home=home, media_limits=MediaLimits(max_duration_s=1.0)),
+        )
+    )
+    clip = make_video(tmp_path / "long.mp4", duration=2.0)
+    answer = strict.post(
+        "/api/uploads", files={"file": ("Long Talk.mp4", clip.read_bytes(), "video/mp4")}
+    )
+    assert answer.status_code == 422
+    assert answer.json()["error"].startswith("Long Talk.mp4 lasts")
+    assert "limits.max_duration_s" in answer.json()["error"]
+    assert not (home.uploads.exists() and list(home.uploads.rglob("*")))
+    short = make_video(tmp_path / "short.mp4", duration=0.5)
+    ok = strict.post("/api/uploads", files={"file": ("Short.mp4", short.read_bytes(), "video/mp4")})
+    assert ok.status_code == 201
+
+
 def test_upload_over_the_limit_is_413_and_leaves_nothing(env: dict, tmp_path: Path) -> None:
     home = VidmineHome(tmp_path)
-    small = TestClient(
+    small = local_client(
         create_app(env["store"], LocalEmbedder(), WebSettings(home=home, max_upload_bytes=100_000))
     )
     answer = small.post("/api/uploads", files={"file": ("big.mp4", b"0" * 400_000, "video/mp4")})
@@ -326,7 +466,7 @@ def test_upload_over_the_limit_is_413_and_leaves_nothing(env: dict, tmp_path: Pa
 
 def test_upload_over_the_limit_without_content_length_is_413(env: dict, tmp_path: Path) -> None:
     # A chunked body has no Content-Length: the limit is checked as the bytes arrive.
-    small = TestClient(
+    small = local_client(
         create_app(
             env["store"],
             LocalEmbedder(),
@@ -360,7 +500,7 @@ def test_upload_over_the_limit_without_content_length_is_413(env: dict, tmp_path
 def test_healthz_200_with_the_database_and_503_without(client: TestClient, tmp_path) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "database": "reachable"}
     unreachable = Store("postgresql://vidmine@127.0.0.1:1/vidmine")
-    down = TestClient(
+    down = local_client(
         create_app(unreachable, LocalEmbedder(), WebSettings(home=VidmineHome(tmp_path)))
     )
     answer = down.get("/healthz")
@@ -388,7 +528,7 @@ def test_stats_reports_videos_runs_and_provider_calls(env: dict, client: TestCli
         WebSettings(home=VidmineHome(Path(env["home"]))),
         active_runs=active_runs,
     )
-    runs = TestClient(app).get("/stats").json()["runs"]
+    runs = local_client(app).get("/stats").json()["runs"]
     assert runs["available"] is True
     assert [r["run_id"] for r in runs["queued"]] == ["r1"]
     assert runs["in_progress"][0]["partition"] == "b-2"
@@ -396,17 +536,20 @@ def test_stats_reports_videos_runs_and_provider_calls(env: dict, client: TestCli
 
 
 def test_token_is_required_when_configured(env: dict) -> None:
-    guarded = TestClient(web_app(env, token="s3cret"), follow_redirects=False)
+    guarded = local_client(web_app(env, token=TOKEN), follow_redirects=False)
     refused = guarded.get("/api/videos")
     assert refused.status_code == 401 and "access token" in refused.json()["error"]
     assert guarded.get("/api/videos", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert guarded.get("/api/videos", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert (
+        guarded.get("/api/videos", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    )
     assert guarded.get("/healthz").status_code == 200  # monitors need no token
-    visit = guarded.get("/library?token=s3cret")
+    assert guarded.get("/static/app.css").status_code == 200  # the login form needs it
+    visit = guarded.get(f"/library?token={TOKEN}")
     assert visit.status_code == 303 and visit.headers["location"] == "/library"
-    assert "vidmine_token=s3cret" in visit.headers["set-cookie"]
+    assert f"vidmine_token={TOKEN}" in visit.headers["set-cookie"]
     assert "httponly" in visit.headers["set-cookie"].lower()
-    assert guarded.get("/library", cookies={"vidmine_token": "s3cret"}).status_code == 200
+    assert guarded.get("/library", cookies={"vidmine_token": TOKEN}).status_code == 200
 
 
 def test_errors_are_json_without_tracebacks(env: dict, tmp_path) -> None:
@@ -418,13 +561,21 @@ def test_errors_are_json_without_tracebacks(env: dict, tmp_path) -> None:
             raise RuntimeError("secret internals /etc/vidmine")
 
     app = create_app(env["store"], BrokenEmbedder(), WebSettings(home=VidmineHome(tmp_path)))
-    broken = TestClient(app, raise_server_exceptions=False)
+    broken = local_client(app, raise_server_exceptions=False)
     answer = broken.get("/api/search", params={"q": "anything"})
     assert answer.status_code == 500
     assert answer.json()["error"].startswith("internal error (RuntimeError)")
     assert "Traceback" not in answer.text and "/etc/vidmine" not in answer.text
+    api_missing = broken.get("/api/no/such/thing")
+    assert api_missing.status_code == 404
+    assert api_missing.json()["error"] == "no such page: /api/no/such/thing"
+    # People get a page (#19: raw JSON was the defect), with the same sentence.
     missing = broken.get("/no/such/page")
-    assert missing.status_code == 404 and missing.json()["error"] == "no such page: /no/such/page"
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "no such page: /no/such/page" in missing.text and 'href="/library"' in missing.text
+    crashed = broken.get("/", params={"q": "anything"})
+    assert crashed.status_code == 500 and "Traceback" not in crashed.text
+    assert "/etc/vidmine" not in crashed.text and "internal error" in crashed.text
     assert broken.post("/api/videos").status_code == 405
 
 
@@ -436,6 +587,84 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     assert {"/healthz", "/stats"} <= set(schema["paths"])
     params = {p["name"] for p in schema["paths"]["/api/search"]["get"]["parameters"]}
     assert params == {"q", "video", "kind", "limit"}
+    assert not any(p["required"] for p in schema["paths"]["/api/search"]["get"]["parameters"])
+    upload = schema["paths"]["/api/uploads"]["post"]
+    assert "multipart/form-data" in upload["requestBody"]["content"]
+    ok = upload["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
+    assert ok == "#/components/schemas/UploadAnswer"
+
+
+def test_the_openapi_document_is_valid_with_and_without_a_token(env: dict) -> None:
+    from openapi_spec_validator import validate
+
+    validate(local_client(web_app(env)).get("/openapi.json").json())
+    guarded = local_client(web_app(env, token=TOKEN)).get(
+        "/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    document = guarded.json()
+    validate(document)
+    assert document["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
+    assert document["paths"]["/healthz"]["get"]["security"] == []
+
+
+def test_a_generated_client_calls_search(client: TestClient, env: dict, tmp_path: Path) -> None:
+    """The document is good enough for a client generator: openapi-python-client's client,
+    generated from it, searches and reads the hits as typed objects."""
+    spec = tmp_path / "openapi.json"
+    spec.write_text(client.get("/openapi.json").text)
+    package = tmp_path / "vidmine_api_client"
+    bin_dir = Path(sys.executable).parent
+    generated = subprocess.run(
+        [str(bin_dir / "openapi-python-client"), "generate", "--path", str(spec),
+         "--output-path", str(package), "--meta", "none"],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from vidmine_api_client import Client
+        from vidmine_api_client.api.default import get_search
+    finally:
+        sys.path.remove(str(tmp_path))
+    api = Client(base_url="http://127.0.0.1")
+    api.set_httpx_client(client)  # Starlette's TestClient is an httpx.Client
+    spoken = env["store"].load_transcript(env["video_id"])[0].text
+    answer = get_search.sync(client=api, q=spoken, limit=3)
+    assert answer is not None and answer.hits, answer
+    assert answer.hits[0].video_id == env["video_id"]
+    assert answer.hits[0].page_url.startswith("/videos/")
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/search?q=moon&limt=5", "limt"),
+        ("/api/videos?verbose=1", "verbose"),
+        ("/?q=moon&sort=date", "sort"),
+        ("/healthz?x=1", "x"),
+    ],
+)
+def test_unknown_parameters_are_refused_by_name(client: TestClient, path: str, name: str) -> None:
+    answer = client.get(path)
+    assert answer.status_code == 400
+    assert f"unknown parameter {name!r}".replace("'", "&#39;") in answer.text or (
+        f"unknown parameter {name!r}" in answer.text
+    )
+
+
+def test_a_wrong_method_says_which_are_allowed(client: TestClient) -> None:
+    answer = client.post("/api/videos")
+    assert answer.status_code == 405
+    assert set(answer.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
+    assert client.get("/api/uploads").headers["allow"] == "POST"
+
+
+def test_the_api_docs_page_is_served_here(client: TestClient) -> None:
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and "/api/search" in page.text
+    assert "<script" not in page.text.replace('<script src="/static/app.js" defer>', "")
+    assert "cdn" not in page.text.lower()
 
 
 def test_serve_refuses_a_public_address_without_a_token(monkeypatch) -> None:
@@ -445,3 +674,31 @@ def test_serve_refuses_a_public_address_without_a_token(monkeypatch) -> None:
     result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
     assert result.exit_code == 2
     assert re.search(r"set VIDMINE_SERVE_TOKEN", result.output)
+
+
+def test_serve_refuses_a_short_token(monkeypatch) -> None:
+    from pipeline_defs.cli import app
+
+    monkeypatch.setenv("VIDMINE_SERVE_TOKEN", "x")
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "at least 16" in result.output
+
+
+def test_the_library_says_whether_the_pipeline_runs(env: dict, client: TestClient) -> None:
+    from pipeline_defs.instance import pipeline_health_checker
+
+    unknown = client.get("/api/videos").json()["pipeline"]
+    assert unknown == {"running": None, "detail": "no Dagster instance given to this server"}
+    # This module's instance has never had a daemon: the page says how to start one.
+    checked = local_client(
+        create_app(
+            env["store"],
+            LocalEmbedder(),
+            WebSettings(home=VidmineHome(Path(env["home"]))),
+            pipeline_health=pipeline_health_checker(env["instance"]),
+        )
+    )
+    assert checked.get("/api/videos").json()["pipeline"]["running"] is False
+    html = checked.get("/library").text
+    assert "The pipeline is not running" in html and "<code>make dev</code>" in html

@@ -3,14 +3,16 @@ snippet highlighting and the URLs a hit carries."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from vidmine.db.store import VideoRecord
 from vidmine.models import Keyframe, SearchHit
 from vidmine.web.app import highlight
 from vidmine.web.media import VIDEO_ID_PATTERN, nearest_keyframe
-from vidmine.web.payloads import hit_payload
+from vidmine.web.payloads import hit_payload, video_summary
 from vidmine.web.uploads import UploadRefused, safe_file_name
 
 
@@ -62,6 +64,23 @@ def test_hit_payload_urls() -> None:
     assert payload["video_url"] == "/media/talk-0123456789/video#t=6.8"
     assert payload["thumbnail_url"] == "/media/talk-0123456789/thumbnail?t=6.8&end=9.1"
     assert payload["page_url"] == "/videos/talk-0123456789?t=6.8"
+
+
+def test_an_ocr_hit_shows_the_frame_its_text_was_read_from() -> None:
+    hit = SearchHit(
+        "talk-0123456789", "talk.mp4", 4.0, 6.0, "ocr", "s", 0.1, "talk-0123456789_ocr_007"
+    )
+    assert hit_payload(hit)["thumbnail_url"] == "/media/talk-0123456789/ocr/7"
+
+
+def test_a_library_row_has_a_poster_or_an_audio_icon() -> None:
+    now = datetime.now(UTC)
+    base = dict(file_name="a", source_path="/x/a", sha256=None, size_bytes=1, profile=None,
+                status="ready", error=None, created_at=now, updated_at=now)  # fmt: skip
+    film = video_summary(VideoRecord("film-0123456789", **base, has_video=True), {})
+    assert film["thumbnail_url"] == "/media/film-0123456789/poster"
+    song = video_summary(VideoRecord("song-0123456789", **base, has_video=False), {})
+    assert song["thumbnail_url"] == "/static/audio.svg"
 
 
 def test_video_ids_in_urls() -> None:

@@ -99,6 +99,27 @@ DEFAULT_PROFILE_LOCAL_MODELS: dict[str, dict[str, str]] = {}
 DEFAULT_DIMENSIONS = {"all-MiniLM-L6-v2": 384, "text-embedding-3-small": 1536}
 
 
+class MediaLimits(_Strict):
+    """What vidmine takes at all, checked on the file's probe (web uploads and dropped
+    files alike); None: no limit. The defaults keep a file that would hold the pipeline for
+    hours or exhaust memory out: a 4-hour recording, or a picture beyond 8K."""
+
+    max_duration_s: float | None = Field(default=4 * 3600, gt=0)
+    max_width: int | None = Field(default=7680, gt=0)
+    max_height: int | None = Field(default=4320, gt=0)
+
+
+class PlaybackConfig(_Strict):
+    """The playback copy (``normalized.mp4``) the web player streams. A source every browser
+    plays as it is (H.264 yuv420p at most ``remux_max_height`` lines and 30 fps, in MP4, MOV
+    or M4V) is only remuxed (about a second); anything else is re-encoded at most
+    ``encode_max_height`` lines, after the video is ready and at low CPU priority. Set
+    ``remux_max_height`` to 720 to give slow networks a smaller copy of 1080p sources."""
+
+    remux_max_height: int = Field(default=1080, ge=144)
+    encode_max_height: int = Field(default=720, ge=144)
+
+
 def _default_profiles() -> dict[str, ProfileConfig]:
     return {
         "fast_audio_only": ProfileConfig(
@@ -126,6 +147,8 @@ class VidmineConfig(_Strict):
     stages: dict[str, StageConfig] = Field(default_factory=dict)
     profiles: dict[str, ProfileConfig] = Field(default_factory=_default_profiles)
     prices: dict[str, dict[str, Price]] = Field(default_factory=dict)
+    limits: MediaLimits = Field(default_factory=MediaLimits)
+    playback: PlaybackConfig = Field(default_factory=PlaybackConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> VidmineConfig:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidmine.config import MediaLimits
 from vidmine.db.store import Store, VideoRecord
 from vidmine.media.ffmpeg import MediaError
 from vidmine.media.probe import (
@@ -20,7 +21,7 @@ from vidmine.media.probe import (
     quick_fingerprint,
     sha256_file,
 )
-from vidmine.uploads import video_key
+from vidmine.uploads import limits_problem, video_key
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,12 @@ class Registration:
 
 
 class SourceRejected(Exception):
-    """The file is not a video vidmine can take; the message says why and what to do."""
+    """The file is not a video vidmine can take; the message says why and what to do.
+    ``twin``: the video whose content it repeats, when that is why (that video is good)."""
+
+    def __init__(self, message: str, *, twin: str | None = None) -> None:
+        super().__init__(message)
+        self.twin = twin
 
 
 def register_upload(store: Store, path: Path, profile: str) -> Registration:
@@ -59,10 +65,15 @@ class VerifiedSource:
     sha256: str
 
 
-def verify_source(store: Store, video: VideoRecord) -> VerifiedSource:
+def verify_source(
+    store: Store, video: VideoRecord, limits: MediaLimits | None = None
+) -> VerifiedSource:
     """Probe and hash the video's file, store both, and raise ``SourceRejected`` for a file
     that is unreadable, incomplete (a copy cut short), changed since it was registered, or
-    the same content as another video (judged by the full sha256). Rejections are recorded with their reason."""
+    the same content as another video (judged by the full sha256). A file refused for what
+    it is (unreadable, incomplete, a duplicate) is recorded in ``upload_rejections`` with
+    the reason; one gone or changed since is not (what is at the path now is another
+    upload, which the sensor takes on its own)."""
     path = Path(video.source_path)
     if not path.is_file():
         raise SourceRejected(
@@ -76,6 +87,9 @@ def verify_source(store: Store, video: VideoRecord) -> VerifiedSource:
     except MediaError as err:
         store.record_rejection(str(path), stat.st_size, stat.st_mtime, str(err))
         raise SourceRejected(str(err)) from None
+    if limits is not None and (problem := limits_problem(probe, limits)):
+        store.record_rejection(str(path), stat.st_size, stat.st_mtime, problem)
+        raise SourceRejected(problem)
     sha = sha256_file(path)
     if video.sha256 and sha != video.sha256:
         raise SourceRejected(
@@ -93,7 +107,7 @@ def verify_source(store: Store, video: VideoRecord) -> VerifiedSource:
             f"the same content as video {twin.video_id} ({twin.file_name}); not processed twice"
         )
         store.record_rejection(str(path), stat.st_size, stat.st_mtime, reason)
-        raise SourceRejected(reason)
+        raise SourceRejected(reason, twin=twin.video_id)
     store.set_video_sha256(video.video_id, sha)
     store.update_probe(video.video_id, probe)
     return VerifiedSource(probe, sha)

@@ -15,8 +15,13 @@ import time
 import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vidmine.settings import MEDIA_EXTENSIONS
+
+if TYPE_CHECKING:
+    from vidmine.config import MediaLimits
+    from vidmine.models import ProbeResult
 
 # Names that browsers, rsync and editors use while a file is still being written.
 PARTIAL_SUFFIXES = frozenset({".part", ".crdownload", ".tmp", ".partial", ".download", ".swp"})
@@ -95,6 +100,26 @@ def unsupported_reason(upload: UploadFile, known_profiles: set[str]) -> str | No
         )
     if upload.size_bytes == 0:
         return "empty file (0 bytes); copy the video again"
+    return None
+
+
+def limits_problem(probe: ProbeResult, limits: MediaLimits) -> str | None:
+    """Why a readable file is over the configured media limits (vidmine.yaml ``limits``),
+    or None."""
+    if limits.max_duration_s is not None and probe.duration_s > limits.max_duration_s:
+        return (
+            f"{probe.path.name} lasts {probe.duration_s / 60:.0f} min, longer than the limit of "
+            f"{limits.max_duration_s / 60:g} min; cut it into parts, or raise "
+            "limits.max_duration_s in vidmine.yaml"
+        )
+    too_wide = limits.max_width is not None and (probe.width or 0) > limits.max_width
+    too_high = limits.max_height is not None and (probe.height or 0) > limits.max_height
+    if too_wide or too_high:
+        return (
+            f"{probe.path.name} is {probe.width}x{probe.height}, beyond the limit of "
+            f"{limits.max_width}x{limits.max_height}; scale it down, or raise "
+            "limits.max_width / limits.max_height in vidmine.yaml"
+        )
     return None
 
 

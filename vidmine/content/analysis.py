@@ -59,6 +59,14 @@ def stop_words() -> frozenset[str]:
 
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+# Web and mail addresses (often on screen: a credits slide, a URL bar) name no topic; their
+# pieces ("www", "com", a user name) made junk tags.
+_ADDRESS = re.compile(
+    r"\S+@\S+|\b(?:https?://|www\.)\S+"
+    r"|\b(?:[a-z0-9-]+\.)+(?:com|org|net|io|edu|gov|info|biz|app|dev|ai|tv|me|co|us|uk|eu"
+    r"|de|fr|es|it|nl|ch|at|ly)\b(?:/\S*)?",
+    re.IGNORECASE,
+)
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…])\s+")
 
 
@@ -74,7 +82,7 @@ class TextUnit:
 
 
 def words_of(text: str) -> list[str]:
-    return _WORD.findall(text.lower().replace("’", "'"))
+    return _WORD.findall(_ADDRESS.sub(" ", text.lower().replace("’", "'")))
 
 
 def is_term(word: str) -> bool:

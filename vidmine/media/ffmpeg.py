@@ -39,15 +39,26 @@ def require_tool(tool: str) -> str:
     return found
 
 
-def run_ffmpeg(args: list[str], *, what: str, timeout_s: float | None = None) -> str:
+def run_ffmpeg(
+    args: list[str], *, what: str, timeout_s: float | None = None, niceness: int = 0
+) -> str:
     """Run ``ffmpeg`` with ``args`` and return its stderr (filters such as showinfo log there).
 
     ``what`` says in words what the call does and names the file, e.g. ``"normalize
     /x/a.mp4"``; it starts the error message when ffmpeg fails or runs past ``timeout_s``.
+    ``niceness`` > 0 runs it at lower CPU priority (work that nothing waits for).
     """
     cmd = [require_tool(FFMPEG), "-hide_banner", "-nostdin", "-y", *args]
+    lower_priority = (lambda: os.nice(niceness)) if niceness > 0 else None
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+            preexec_fn=lower_priority,  # only os.nice: safe between fork and exec
+        )
     except subprocess.TimeoutExpired as err:
         raise MediaError(
             f"{what}: ffmpeg did not finish within {timeout_s:g} s; the file may be very long "

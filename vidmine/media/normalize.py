@@ -1,8 +1,13 @@
 """Normalization: the video and audio forms every later stage reads.
 
-``normalized.mp4`` is H.264 yuv420p, at most 720 lines high (never upscaled), upright,
-square pixels, at a constant frame rate of at most 30 fps, with ``+faststart`` so it
-streams; it holds the picture only. A constant-rate source of 30 fps or less keeps its
+``normalized.mp4`` is the playback copy: H.264 yuv420p, upright, square pixels, at a
+constant frame rate of at most 30 fps, with ``+faststart`` so it streams. A source that
+browsers already play (H.264 yuv420p, at most ``PlaybackConfig.remux_max_height`` lines,
+1080 by default, in MP4 or MOV) is remuxed, which takes about a second; anything else is
+re-encoded at most ``encode_max_height`` lines high (720; never upscaled) at low CPU
+priority, since nothing waits for it (it is made after the video is ready); it carries the source's first audio track as AAC (copied when it already is AAC
+or MP3, which every browser plays in MP4), so the player has sound. A constant-rate source
+of 30 fps or less keeps its
 rate (29.97, 25 and 24 fps stay as shot, without duplicated frames); a faster or
 variable-rate one is brought to a constant 30 fps. ``audio.wav`` is 16 kHz mono 16-bit
 PCM, what speech recognisers expect. A source that already meets the video rules is
@@ -14,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidmine.config import PlaybackConfig
 from vidmine.media.ffmpeg import MediaError, atomic_output, run_ffmpeg
 from vidmine.media.probe import (
     main_video_stream,
@@ -23,7 +29,10 @@ from vidmine.media.probe import (
 )
 from vidmine.models import NormalizedMedia, ProbeResult
 
-MAX_HEIGHT = 720
+MAX_HEIGHT = 720  # of a re-encoded copy, unless PlaybackConfig says otherwise
+# A re-encode runs after ready; at this niceness it yields the CPU to the analysis of the
+# next video in a backlog.
+ENCODE_NICENESS = 10
 MAX_FPS = 30.0
 FPS_TOLERANCE = 0.01
 # The average rate of a constant-rate file drifts from its base rate when its last frame
@@ -33,6 +42,11 @@ AUDIO_SAMPLE_RATE = 16_000
 NORMALIZED_VIDEO_NAME = "normalized.mp4"
 AUDIO_WAV_NAME = "audio.wav"
 _REMUXABLE_FORMATS = ("mov", "mp4")
+# Audio codecs every browser plays inside MP4: copied as they are, any other is encoded.
+_PLAYABLE_AUDIO_CODECS = frozenset({"aac", "mp3"})
+# AAC-LC at 128 kb/s: transparent enough for speech and music, a few percent of the
+# video's size. More than two channels are folded to stereo, which every browser plays.
+_AAC_ARGS = ["-c:a", "aac", "-b:a", "128k"]
 # The fastest preset: the copy is for playback, and on two cores even ultrafast costs
 # about as much as decoding the source (veryfast took half as long again).
 X264_PRESET = "ultrafast"
@@ -50,6 +64,7 @@ class VideoNormalization:
     width: int
     height: int
     fps: float
+    has_audio: bool = False
 
 
 def target_size(
@@ -76,8 +91,9 @@ def kept_frame_rate(probe: ProbeResult) -> float | None:
     return base_fps
 
 
-def video_conforms(probe: ProbeResult) -> bool:
-    """True when the source video can be remuxed as is instead of re-encoded."""
+def video_conforms(probe: ProbeResult, max_height: int = MAX_HEIGHT) -> bool:
+    """True when the source video can be remuxed as is instead of re-encoded: browsers
+    play it, and it is at most ``max_height`` lines high."""
     stream = main_video_stream(probe)
     if stream is None or probe.width is None or probe.height is None or probe.fps is None:
         return False
@@ -86,7 +102,7 @@ def video_conforms(probe: ProbeResult) -> bool:
     return (
         probe.video_codec == "h264"
         and stream.get("pix_fmt") == "yuv420p"
-        and probe.height <= MAX_HEIGHT
+        and probe.height <= max_height
         and probe.width % 2 == 0
         and probe.height % 2 == 0
         and kept_frame_rate(probe) is not None
@@ -96,7 +112,7 @@ def video_conforms(probe: ProbeResult) -> bool:
     )
 
 
-def normalization_filter(probe: ProbeResult) -> str:
+def normalization_filter(probe: ProbeResult, max_height: int = MAX_HEIGHT) -> str:
     """The filter chain that makes a re-encoded normalized video from the decoded source.
 
     ffmpeg turns the picture upright itself (autorotate) before these filters run, so
@@ -104,7 +120,7 @@ def normalization_filter(probe: ProbeResult) -> str:
     """
     if not probe.width or not probe.height:
         raise MediaError(f"{probe.path}: has no video stream to normalize; it is audio only.")
-    width, height = target_size(probe.width, probe.height)
+    width, height = target_size(probe.width, probe.height, max_height)
     # bilinear: a downscale for playback, 12% faster than bicubic on the whole encode
     scale = f"scale={width}:{height}:flags=bilinear,setsar=1"
     if kept_frame_rate(probe) is not None:
@@ -130,7 +146,20 @@ def probe_normalized(
         width=result.width,
         height=result.height,
         fps=result.fps,
+        has_audio=result.has_audio,
     )
+
+
+def audio_args(probe: ProbeResult) -> list[str]:
+    """ffmpeg arguments for the playback copy's audio: the source's first audio track,
+    copied when browsers play its codec in MP4, encoded as AAC otherwise; none without
+    audio."""
+    if not probe.has_audio:
+        return ["-an"]
+    if probe.audio_codec in _PLAYABLE_AUDIO_CODECS:
+        return ["-map", "0:a:0", "-c:a", "copy"]
+    downmix = ["-ac", "2"] if (probe.audio_channels or 0) > 2 else []
+    return ["-map", "0:a:0", *_AAC_ARGS, *downmix]
 
 
 def _duration_args(max_duration_s: float | None) -> list[str]:
@@ -144,19 +173,23 @@ def normalize_video(
     *,
     max_duration_s: float | None = None,
     timeout_s: float | None = None,
+    playback: PlaybackConfig | None = None,
 ) -> VideoNormalization:
     """Write the normalized video of ``src`` to ``out_path`` (atomically).
 
     ``max_duration_s`` keeps only the start of the video (for previews and tests).
+    ``playback`` None keeps the copy at most ``MAX_HEIGHT`` lines, remuxed or not.
     """
+    remux_max_height = playback.remux_max_height if playback else MAX_HEIGHT
+    encode_max_height = playback.encode_max_height if playback else MAX_HEIGHT
     stream = main_video_stream(probe)
     if stream is None or not probe.width or not probe.height:
         raise MediaError(f"{src}: has no video stream to normalize; it is audio only.")
     video_map = ["-map", f"0:{stream['index']}"]
-    reencode = not video_conforms(probe)
+    reencode = not video_conforms(probe, remux_max_height)
     with atomic_output(out_path) as tmp:
         if reencode:
-            codec_args = ["-vf", normalization_filter(probe), *encoder_args()]
+            codec_args = ["-vf", normalization_filter(probe, encode_max_height), *encoder_args()]
         else:
             codec_args = ["-c:v", "copy"]
         run_ffmpeg(
@@ -166,7 +199,7 @@ def normalize_video(
                 *video_map,
                 *_duration_args(max_duration_s),
                 *codec_args,
-                "-an",
+                *audio_args(probe),
                 "-sn",
                 "-dn",
                 "-map_metadata",
@@ -179,6 +212,7 @@ def normalize_video(
             ],
             what=f"normalize the video of {src}",
             timeout_s=timeout_s,
+            niceness=ENCODE_NICENESS if reencode else 0,
         )
         return probe_normalized(src, tmp, out_path, reencode)
 

@@ -8,10 +8,14 @@ traceback goes to the server log, never to the client.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import logging
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,27 +29,36 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
 
+from vidmine.config import MediaLimits
 from vidmine.db.connection import connect
 from vidmine.db.store import SEARCH_KINDS, Store
+from vidmine.media.ffmpeg import MediaError
+from vidmine.media.probe import probe_media
 from vidmine.providers.base import CallRecord
 from vidmine.providers.minilm import EMBED_THREADS_ENV
 from vidmine.search import search_text
 from vidmine.settings import VidmineHome
 from vidmine.transcript import clock
-from vidmine.uploads import scan_uploads
+from vidmine.uploads import limits_problem, scan_uploads
 from vidmine.web import payloads
 from vidmine.web.auth import TokenGuard
+from vidmine.web.errors import error_response, for_programs
+from vidmine.web.guard import RequestGuard
+from vidmine.web.markdown import markdown_html
 from vidmine.web.media import (
     MediaFile,
     MediaRefused,
     checked_video,
     keyframe_image,
+    ocr_frame,
     playable_video,
+    poster_image,
+    transcript_subtitles,
 )
-from vidmine.web.runs import ActiveRuns
+from vidmine.web.openapi import openapi_document, query_parameter_names
+from vidmine.web.runs import ActiveRuns, PipelineHealth, PipelineState
 from vidmine.web.uploads import DEFAULT_MAX_UPLOAD_MB, UploadRefused, receive_upload
 
 log = logging.getLogger(__name__)
@@ -54,6 +67,13 @@ PACKAGE_DIR = Path(__file__).parent
 MAX_SEARCH_LIMIT = 100
 MAX_QUERY_CHARS = 500
 HEALTH_TIMEOUT_S = 3
+ERROR_TITLES = {
+    400: "That request cannot be answered",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed here",
+    500: "Something went wrong on the server",
+}
 
 
 class QueryEmbedder(Protocol):
@@ -93,6 +113,10 @@ class WebSettings:
     # Required when serving beyond loopback (the CLI enforces it); None: no token checked.
     token: str | None = None
     known_profiles: frozenset[str] = frozenset()
+    # Host names answered besides IP literals (vidmine.web.guard); the CLI adds the bound
+    # name, this machine's names and VIDMINE_ALLOWED_HOSTS.
+    allowed_hosts: frozenset[str] = frozenset({"localhost"})
+    media_limits: MediaLimits = field(default_factory=MediaLimits)  # vidmine.yaml `limits`
 
 
 class ApiError(Exception):
@@ -102,10 +126,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
 
 
 def _json(payload: Any, status: int = 200) -> JSONResponse:
@@ -124,15 +144,49 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _wrap_marked(text: str, marker: str, tag: str) -> Markup:
+    """``text`` escaped, with each span between a pair of ``marker`` in <``tag``>; an
+    unpaired marker leaves the text as it is."""
+    parts = text.split(marker)
+    if len(parts) % 2 == 0:
+        return escape(text)
+    element = Markup(f"<{tag}>{{}}</{tag}>")
+    return Markup("").join(
+        element.format(part) if i % 2 else escape(part) for i, part in enumerate(parts)
+    )
+
+
 def highlight(snippet: str) -> Markup:
     """The snippet as HTML: escaped, with the words search matched (``**word**``) in <mark>."""
-    parts = snippet.split("**")
-    if len(parts) % 2 == 0:  # an unpaired marker: show the text as it is
-        return escape(snippet)
-    return Markup("").join(
-        Markup("<mark>{}</mark>").format(part) if i % 2 else escape(part)
-        for i, part in enumerate(parts)
-    )
+    return _wrap_marked(snippet, "**", "mark")
+
+
+def code_spans(text: str) -> Markup:
+    """``text`` escaped, with `backquoted` commands shown as code."""
+    return _wrap_marked(text, "`", "code")
+
+
+def sentence(text: str) -> str:
+    """``text`` with its first letter upper case (``capitalize`` lowers the rest)."""
+    return text[:1].upper() + text[1:]
+
+
+def file_size(size_bytes: float) -> str:
+    if size_bytes < 1_000_000:
+        return f"{size_bytes / 1000:.0f} kB"
+    return f"{size_bytes / 1_000_000:.1f} MB"
+
+
+def age(seconds: float) -> str:
+    """A duration for people: "8 s", "3 min", "2 h 5 min", "3 days"."""
+    if seconds < 60:
+        return f"{max(seconds, 0):.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min"
+    if seconds < 86400:
+        hours, rest = divmod(seconds, 3600)
+        return f"{hours:.0f} h {rest // 60:.0f} min"
+    return f"{seconds // 86400:.0f} days"
 
 
 def tune_for_serving() -> None:
@@ -152,10 +206,44 @@ def _templates() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["clock"] = clock
+    env.filters["age"] = age
+    env.filters["code_spans"] = code_spans
+    env.filters["sentence"] = sentence
+    env.filters["file_size"] = file_size
+    env.filters["markdown"] = markdown_html
     env.filters["highlight"] = highlight
     env.filters["kind_label"] = lambda kind: payloads.KIND_LABELS.get(kind, kind)
     env.filters["when"] = lambda dt: dt.strftime("%Y-%m-%d %H:%M") if dt else ""
     return env
+
+
+def refuse_unknown_parameters(request: Request, names: Iterable[str]) -> None:
+    """ApiError(400) naming a query parameter this address does not take: a misspelt
+    ``limt=5`` silently ignored would answer something other than what was asked."""
+    unknown = sorted(set(request.query_params) - set(names))
+    if unknown:
+        takes = ", ".join(sorted(names)) or "no parameters"
+        raise ApiError(400, f"unknown parameter {unknown[0]!r}; this address takes {takes}")
+
+
+def taking(names: Iterable[str], endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    """``endpoint`` refusing query parameters other than ``names`` (sync or async alike)."""
+    allowed = frozenset(names)
+    if inspect.iscoroutinefunction(endpoint):
+
+        @functools.wraps(endpoint)
+        async def checked_async(request: Request) -> Any:
+            refuse_unknown_parameters(request, allowed)
+            return await endpoint(request)
+
+        return checked_async
+
+    @functools.wraps(endpoint)
+    def checked(request: Request) -> Any:
+        refuse_unknown_parameters(request, allowed)
+        return endpoint(request)
+
+    return checked
 
 
 def _float_param(request: Request, name: str, default: float | None = None) -> float | None:
@@ -177,11 +265,14 @@ def create_app(
     settings: WebSettings,
     *,
     active_runs: ActiveRuns | None = None,
+    pipeline_health: PipelineHealth | None = None,
     embedding_calls: QueryEmbeddingCalls | None = None,
 ) -> Starlette:
     """The `vidmine serve` app on ``store``, embedding queries with ``embedder`` (made once
     per process: loading a local model takes seconds). ``active_runs`` lists Dagster's
-    queued and running runs for /stats; without it /stats reports runs as unavailable."""
+    queued and running runs for /stats; without it /stats reports runs as unavailable.
+    ``pipeline_health`` says whether the daemon that takes uploads is alive (the library
+    tells a person what to do when it is not)."""
     templates = _templates()
     home = settings.home
     embed_guard = threading.Lock()  # one query embedding at a time: the model is CPU-bound
@@ -216,22 +307,7 @@ def create_app(
         return query, [payloads.hit_payload(hit) for hit in hits], filters
 
     def api_search(request: Request) -> Response:
-        """
-        summary: Search transcripts, on-screen text and captions across videos
-        description: >
-          The hits of `vidmine search --json`, best first, each with video_url (playable,
-          seekable, the moment as a #t= fragment), thumbnail_url (JPEG) and page_url.
-        parameters:
-          - {name: q, in: query, required: true, schema: {type: string}}
-          - {name: video, in: query, schema: {type: string}, description: only this video id}
-          - {name: kind, in: query, schema: {type: string, enum: [segment, ocr, caption]}}
-          - {name: limit, in: query, schema: {type: integer, default: 10, minimum: 1, maximum: 100}}
-        responses:
-          200:
-            description: '{"query", "hits": [{"video_id", "file_name", "start_s", "end_s",
-              "kind", "snippet", "score", "item_id", "video_url", "thumbnail_url", "page_url"}]}'
-          400: {description: a bad parameter, named in "error"}
-        """
+        """Search transcripts, on-screen text and captions across videos (contract: vidmine.web.openapi)."""
         query, hits, _ = run_search(request)
         return _json({"query": query, "hits": hits})
 
@@ -265,25 +341,28 @@ def create_app(
         ]
         rejected = [payloads.rejection_payload(r) for r in store.list_rejections()]
         rejected_names = {r["file_name"] for r in rejected}
+        now = datetime.now(UTC)
+        for upload in waiting:
+            upload["age_s"] = round((now - upload["uploaded_at"]).total_seconds(), 1)
         return {
+            "pipeline": dataclasses.asdict(pipeline_state()),
             "videos": [payloads.video_summary(v, store.stage_states(v.video_id)) for v in videos],
             "rejected": rejected,
             # Files in uploads/ that the pipeline has not registered (or refused) yet.
             "waiting": [w for w in waiting if w["file_name"] not in rejected_names],
         }
 
+    def pipeline_state() -> PipelineState:
+        if pipeline_health is None:
+            return PipelineState(None, "no Dagster instance given to this server")
+        try:
+            return pipeline_health()
+        except Exception as err:  # the page still shows the library
+            log.exception("asking the Dagster instance for the daemon's heartbeat failed")
+            return PipelineState(None, f"the Dagster instance did not answer: {err}")
+
     def api_videos(request: Request) -> Response:
-        """
-        summary: Every video with its status, and the uploads not taken yet
-        responses:
-          200:
-            description: '{"videos": [{"video_id", "file_name", "profile", "status",
-              "error", "failed_stage": {"stage", "error"} | null, "duration_s",
-              "created_at", "updated_at", "stages": {stage: status}, "page_url",
-              "video_url", "thumbnail_url"}], "rejected": [{"file_name", "reason",
-              "size_bytes", "rejected_at"}], "waiting": [{"file_name", "profile",
-              "size_bytes", "uploaded_at"}]}'
-        """
+        """Every video with its status, and the uploads not taken yet (contract: vidmine.web.openapi)."""
         return _json(library_payload())
 
     def known_video(video_id: str):
@@ -293,19 +372,7 @@ def create_app(
             raise ApiError(refused.status, refused.message) from None
 
     def api_video(request: Request) -> Response:
-        """
-        summary: Everything vidmine knows about one video
-        parameters:
-          - {name: video_id, in: path, required: true, schema: {type: string}}
-        responses:
-          200:
-            description: '{"video": {...summary, size_bytes, sha256, width, height, fps,
-              codecs}, "stages": [...], "transcript": [...], "scenes": [...],
-              "keyframes": [...], "ocr_texts": [...], "captions": [...],
-              "content": {type: {"body", "markdown", "extractive", "provider", "model"}},
-              "provider_calls": {...}}'
-          404: {description: no such video}
-        """
+        """Everything vidmine knows about one video (contract: vidmine.web.openapi)."""
         video = known_video(request.path_params["video_id"])
         return _json(payloads.video_detail(store, video))
 
@@ -324,6 +391,12 @@ def create_app(
             chapters=chapters,
             other_content=other_content,
             video_url=payloads.video_url(video.video_id),
+            has_subtitles=(home.video_dir(video.video_id) / "transcript.vtt").is_file(),
+            captions_url=payloads.transcript_url(video.video_id, "vtt"),
+            downloads={
+                fmt.upper(): payloads.transcript_url(video.video_id, fmt, download=True)
+                for fmt in ("srt", "vtt")
+            },
         )
 
     def library_page(request: Request) -> Response:
@@ -352,6 +425,27 @@ def create_app(
         video_id = request.path_params["video_id"]
         return send(keyframe_image(store, home, video_id, index=None, at_s=at_s, until_s=until_s))
 
+    def media_transcript(request: Request) -> Response:
+        video_id = request.path_params["video_id"]
+        fmt = request.path_params["fmt"]
+        media = transcript_subtitles(store, home, video_id, fmt)
+        if "download" not in request.query_params:
+            return send(media)
+        video = checked_video(store, video_id)
+        return FileResponse(
+            media.path,
+            media_type=media.media_type,
+            filename=f"{Path(video.file_name).stem}.{fmt}",
+            headers={"Cache-Control": "private"},
+        )
+
+    def media_poster(request: Request) -> Response:
+        return send(poster_image(store, home, request.path_params["video_id"]))
+
+    def media_ocr_frame(request: Request) -> Response:
+        video_id = request.path_params["video_id"]
+        return send(ocr_frame(store, home, video_id, request.path_params["index"]))
+
     def media_keyframe(request: Request) -> Response:
         index = request.path_params["index"]
         video_id = request.path_params["video_id"]
@@ -359,20 +453,15 @@ def create_app(
 
     # --- uploads --------------------------------------------------------------------------
 
+    def over_the_limits(path: Path) -> str | None:
+        try:
+            probe = probe_media(path)
+        except MediaError:
+            return None  # unreadable: the pipeline records why, and the library shows it
+        return limits_problem(probe, settings.media_limits)
+
     async def api_upload(request: Request) -> Response:
-        """
-        summary: Upload a video or audio file into uploads/ for the pipeline to take
-        description: >
-          multipart/form-data with the file in the field `file` and optionally `profile`
-          (also accepted as a query parameter). The file is written under a hidden
-          temporary name and appears under its own (safe, de-duplicated) name only when
-          complete. Limit VIDMINE_MAX_UPLOAD_MB.
-        responses:
-          201: {description: '{"file_name", "profile", "size_bytes", "path": "uploads/..."}'}
-          400: {description: no file, empty file or unknown profile}
-          413: {description: larger than the upload limit}
-          415: {description: not a media extension}
-        """
+        """Upload a video or audio file into uploads/ for the pipeline to take (contract: vidmine.web.openapi)."""
         length = request.headers.get("content-length")
         try:
             saved = await receive_upload(
@@ -383,6 +472,7 @@ def create_app(
                 max_bytes=settings.max_upload_bytes,
                 known_profiles=set(settings.known_profiles),
                 profile=request.query_params.get("profile") or None,
+                check=over_the_limits,
             )
         except UploadRefused as refused:
             raise ApiError(refused.status, refused.message) from None
@@ -401,12 +491,7 @@ def create_app(
     # --- operations -----------------------------------------------------------------------
 
     def healthz(request: Request) -> Response:
-        """
-        summary: 200 when the database answers, 503 with the reason when not
-        responses:
-          200: {description: '{"status": "ok", "database": "reachable"}'}
-          503: {description: '{"status": "unavailable", "error": reason}'}
-        """
+        """200 when the database answers, 503 with the reason when not (contract: vidmine.web.openapi)."""
         try:
             with connect(store.url, connect_timeout=HEALTH_TIMEOUT_S) as conn:
                 conn.execute("SELECT 1")
@@ -422,16 +507,7 @@ def create_app(
         return JSONResponse({"status": "ok", "database": "reachable"})
 
     def stats(request: Request) -> Response:
-        """
-        summary: Videos by status, runs queued and in progress, provider calls and cost
-        responses:
-          200:
-            description: '{"videos": {"total", "by_status": {status: n}, "rejected",
-              "waiting"}, "runs": {"available", "queued": [run], "in_progress": [run],
-              "reason"?}, run = {"run_id", "job_name", "status", "partition", "age_s"},
-              "provider_calls": {"total": {...}, "by_stage": [...]},
-              "query_embeddings": {"calls", "errors", "latency_ms"}}'
-        """
+        """Videos by status, runs queued and in progress, provider calls and cost (contract: vidmine.web.openapi)."""
         videos = store.list_videos()
         library = library_payload()
         runs: dict[str, Any] = {"available": False, "queued": [], "in_progress": []}
@@ -478,49 +554,82 @@ def create_app(
             }
         )
 
-    schemas = SchemaGenerator(
-        {"openapi": "3.0.0", "info": {"title": "vidmine serve", "version": "1"}}
-    )
+    api_document = openapi_document(token_required=bool(settings.token))
 
     def openapi(request: Request) -> Response:
-        return JSONResponse(schemas.get_schema(routes=app.routes))
+        return JSONResponse(api_document)
+
+    def api_docs(request: Request) -> Response:
+        return render("api_docs.html", page="api", api=api_document)
 
     # --- errors ---------------------------------------------------------------------------
 
+    def login_page(next_path: str, problem: str | None) -> str:
+        return templates.get_template("login.html").render(
+            page="login", next_path=next_path, problem=problem
+        )
+
+    def answer_error(request: Request, status: int, message: str) -> Response:
+        # People get a page they can read and leave; programs (/api, media, operations)
+        # keep the JSON shape.
+        if for_programs(request.url.path):
+            return error_response(status, message)
+        return HTMLResponse(
+            templates.get_template("error.html").render(
+                page="error", status=status, message=message, title=ERROR_TITLES.get(status)
+            ),
+            status_code=status,
+        )
+
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError | MediaRefused)
-        return error_response(exc.status, exc.message)
+        return answer_error(request, exc.status, exc.message)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         message = {404: f"no such page: {request.url.path}", 405: "method not allowed"}.get(
             exc.status_code, str(exc.detail)
         )
-        return error_response(exc.status_code, message)
+        answer = answer_error(request, exc.status_code, message)
+        answer.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        return answer
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return error_response(
-            500, f"internal error ({type(exc).__name__}); the server log has the details"
+        return answer_error(
+            request, 500, f"internal error ({type(exc).__name__}); the server log has the details"
         )
 
+    search_names = query_parameter_names("/api/search")
     routes = [
-        Route("/", search_page, include_in_schema=False),
-        Route("/library", library_page, include_in_schema=False),
-        Route("/videos/{video_id}", video_page, include_in_schema=False),
-        Route("/media/{video_id}/video", media_video, include_in_schema=False),
-        Route("/media/{video_id}/thumbnail", media_thumbnail, include_in_schema=False),
-        Route("/media/{video_id}/keyframes/{index:int}", media_keyframe, include_in_schema=False),
-        Route("/api/search", api_search),
-        Route("/api/videos", api_videos),
-        Route("/api/videos/{video_id}", api_video),
-        Route("/api/uploads", api_upload, methods=["POST"]),
-        Route("/healthz", healthz),
-        Route("/stats", stats),
-        Route("/openapi.json", openapi, include_in_schema=False),
+        Route("/", taking(search_names, search_page)),
+        Route("/library", taking((), library_page)),
+        Route("/videos/{video_id}", taking({"t"}, video_page)),
+        Route("/media/{video_id}/video", taking((), media_video)),
+        Route("/media/{video_id}/thumbnail", taking({"t", "end"}, media_thumbnail)),
+        Route("/media/{video_id}/keyframes/{index:int}", taking((), media_keyframe)),
+        Route("/media/{video_id}/poster", taking((), media_poster)),
+        Route("/media/{video_id}/ocr/{index:int}", taking((), media_ocr_frame)),
+        Route("/media/{video_id}/transcript.{fmt}", taking({"download"}, media_transcript)),
+        Route("/api/search", taking(search_names, api_search)),
+        Route("/api/videos", taking((), api_videos)),
+        Route("/api/videos/{video_id}", taking((), api_video)),
+        Route(
+            "/api/uploads",
+            taking(query_parameter_names("/api/uploads"), api_upload),
+            methods=["POST"],
+        ),
+        Route("/api/docs", taking((), api_docs)),
+        Route("/healthz", taking((), healthz)),
+        Route("/stats", taking((), stats)),
+        Route("/openapi.json", taking((), openapi)),
         Mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static"),
     ]
-    middleware = [Middleware(TokenGuard, token=settings.token)] if settings.token else []
+    # The guard first: a foreign host, a cross-origin write or a NUL is refused before the
+    # token is even looked at, and every answer (a 401 too) carries the security headers.
+    middleware = [Middleware(RequestGuard, allowed_hosts=settings.allowed_hosts)]
+    if settings.token:
+        middleware.append(Middleware(TokenGuard, token=settings.token, login_page=login_page))
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -81,6 +81,53 @@ def playable_video(store: Store, home: VidmineHome, video_id: str) -> MediaFile:
     return MediaFile(resolved, _media_type(resolved))
 
 
+_IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
+
+
+def poster_image(store: Store, home: VidmineHome, video_id: str) -> MediaFile:
+    """The keyframe that best stands for the video: the one whose JPEG is largest, i.e.
+    holds the most detail (a black or blank frame compresses to almost nothing, and the
+    first frame of most videos is one)."""
+    video = checked_video(store, video_id)
+    sized = [
+        (k.path.stat().st_size, k.index, k)
+        for k in store.load_keyframes(video.video_id)
+        if k.path.is_file()
+    ]
+    if not sized:
+        raise MediaRefused(404, f"{video.file_name} has no keyframe (yet)")
+    chosen = max(sized, key=lambda item: (item[0], -item[1]))[2]
+    return MediaFile(confined(chosen.path, home), "image/jpeg")
+
+
+def ocr_frame(store: Store, home: VidmineHome, video_id: str, index: int) -> MediaFile:
+    """The sampled frame an on-screen text was read from; the keyframe nearest its time
+    when that frame is not kept."""
+    video = checked_video(store, video_id)
+    text = next((t for t in store.load_ocr_texts(video.video_id) if t.index == index), None)
+    if text is None:
+        raise MediaRefused(404, f"{video.file_name} has no on-screen text {index}")
+    if text.frame_path is not None and text.frame_path.is_file():
+        path = confined(text.frame_path, home)
+        return MediaFile(path, _IMAGE_TYPES.get(path.suffix.lower(), "image/jpeg"))
+    return keyframe_image(store, home, video_id, index=None, at_s=text.start_s, until_s=text.end_s)
+
+
+SUBTITLE_TYPES = {"vtt": "text/vtt; charset=utf-8", "srt": "application/x-subrip; charset=utf-8"}
+
+
+def transcript_subtitles(store: Store, home: VidmineHome, video_id: str, fmt: str) -> MediaFile:
+    """The transcript as WebVTT (the player's captions) or SRT, written by the transcript
+    stage beside the video's other files."""
+    if fmt not in SUBTITLE_TYPES:
+        raise MediaRefused(404, f"no transcript format {fmt!r}; use vtt or srt")
+    video = checked_video(store, video_id)
+    path = home.video_dir(video.video_id) / f"transcript.{fmt}"
+    if not (path.exists() or path.is_symlink()):
+        raise MediaRefused(404, f"{video.file_name} has no transcript (yet)")
+    return MediaFile(confined(path, home), SUBTITLE_TYPES[fmt])
+
+
 def _media_type(path: Path) -> str:
     return {
         ".mp4": "video/mp4",

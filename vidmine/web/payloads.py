@@ -7,6 +7,7 @@ Stable like the CLI's JSON: keys are only ever added. Hits are the hits of
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -14,6 +15,30 @@ from vidmine.db.store import RejectionRecord, StageState, Store, VideoRecord
 from vidmine.models import SearchHit
 
 KIND_LABELS = {"segment": "speech", "ocr": "on-screen text", "caption": "caption"}
+# An absolute path: what remains of one after the known paths were replaced.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/:'\"]+/)+(?=[^\s/:'\"]*)")
+# vidmine.models.ocr_id: "<video id>_ocr_007".
+_OCR_INDEX = re.compile(r"_ocr_(\d+)$")
+AUDIO_ICON_URL = "/static/audio.svg"
+# ffmpeg's log prefix: "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x557f2c4a1b40] ".
+_FFMPEG_CONTEXT = re.compile(r"\[[^\]\n]* @ 0x[0-9a-fA-F]+\]\s*")
+
+
+def file_name_of(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def reason_for_people(reason: str | None, path: str | None = None) -> str | None:
+    """An error or rejection reason as a client may see it: the file named by its name
+    (never a folder of the server), ffmpeg's log prefixes gone, on one line."""
+    if reason is None:
+        return None
+    text = reason
+    if path:
+        text = text.replace(path, file_name_of(path))
+    text = _ABSOLUTE_PATH.sub("", text)
+    text = _FFMPEG_CONTEXT.sub("", text)
+    return " ".join(text.split())
 
 
 def _seconds(value: float) -> str:
@@ -30,6 +55,11 @@ def thumbnail_url(video_id: str, at_s: float = 0.0, until_s: float | None = None
     return url if until_s is None else f"{url}&end={_seconds(until_s)}"
 
 
+def transcript_url(video_id: str, fmt: str = "vtt", *, download: bool = False) -> str:
+    url = f"/media/{quote(video_id, safe='')}/transcript.{fmt}"
+    return f"{url}?download" if download else url
+
+
 def keyframe_url(video_id: str, index: int) -> str:
     return f"/media/{quote(video_id, safe='')}/keyframes/{index}"
 
@@ -39,11 +69,28 @@ def page_url(video_id: str, at_s: float | None = None) -> str:
     return url if at_s is None else f"{url}?{urlencode({'t': _seconds(at_s)})}"
 
 
+def poster_url(video_id: str) -> str:
+    return f"/media/{quote(video_id, safe='')}/poster"
+
+
+def ocr_frame_url(video_id: str, index: int) -> str:
+    return f"/media/{quote(video_id, safe='')}/ocr/{index}"
+
+
+def hit_thumbnail_url(hit: SearchHit) -> str:
+    """The picture of a hit: an on-screen text's own frame (the one it was read from), else
+    the keyframe of the moment."""
+    index = _OCR_INDEX.search(hit.item_id) if hit.kind == "ocr" else None
+    if index is not None:
+        return ocr_frame_url(hit.video_id, int(index.group(1)))
+    return thumbnail_url(hit.video_id, hit.start_s, hit.end_s)
+
+
 def hit_payload(hit: SearchHit) -> dict[str, Any]:
     return {
         **dataclasses.asdict(hit),
         "video_url": video_url(hit.video_id, hit.start_s),
-        "thumbnail_url": thumbnail_url(hit.video_id, hit.start_s, hit.end_s),
+        "thumbnail_url": hit_thumbnail_url(hit),
         "page_url": page_url(hit.video_id, hit.start_s),
     }
 
@@ -52,7 +99,7 @@ def failed_stage(states: dict[str, StageState]) -> dict[str, Any] | None:
     """The first stage that failed, with its error, or None."""
     for state in states.values():
         if state.status == "failed":
-            return {"stage": state.stage, "error": state.error}
+            return {"stage": state.stage, "error": reason_for_people(state.error)}
     return None
 
 
@@ -62,7 +109,7 @@ def video_summary(video: VideoRecord, states: dict[str, StageState]) -> dict[str
         "file_name": video.file_name,
         "profile": video.profile,
         "status": video.status,
-        "error": video.error,
+        "error": reason_for_people(video.error, video.source_path),
         "failed_stage": failed_stage(states),
         "duration_s": video.duration_s,
         "languages": video.languages,
@@ -71,15 +118,19 @@ def video_summary(video: VideoRecord, states: dict[str, StageState]) -> dict[str
         "stages": {name: state.status for name, state in states.items()},
         "page_url": page_url(video.video_id),
         "video_url": video_url(video.video_id),
-        "thumbnail_url": thumbnail_url(video.video_id),
+        # A representative keyframe; an icon for sound without pictures.
+        "thumbnail_url": poster_url(video.video_id)
+        if video.has_video is not False
+        else AUDIO_ICON_URL,
+        "has_video": video.has_video,
     }
 
 
 def rejection_payload(rejection: RejectionRecord) -> dict[str, Any]:
     # The file name only: the server's folders are none of the client's business.
     return {
-        "file_name": rejection.path.replace("\\", "/").rsplit("/", 1)[-1],
-        "reason": rejection.reason,
+        "file_name": file_name_of(rejection.path),
+        "reason": reason_for_people(rejection.reason, rejection.path),
         "size_bytes": rejection.size_bytes,
         "rejected_at": rejection.rejected_at,
     }
@@ -117,7 +168,7 @@ def video_detail(store: Store, video: VideoRecord) -> dict[str, Any]:
                 "started_at": s.started_at,
                 "finished_at": s.finished_at,
                 "seconds": s.seconds,
-                "error": s.error,
+                "error": reason_for_people(s.error, video.source_path),
                 "metadata": s.metadata,
             }
             for s in states.values()

@@ -1,7 +1,9 @@
-"""The Dagster run queue as `vidmine serve` sees it: a small protocol the CLI implements.
+"""The Dagster run queue and daemon as `vidmine serve` sees them: small protocols the
+CLI implements.
 
 vidmine's core does not import Dagster, so ``/stats`` asks an ``ActiveRuns`` callable
-for the runs queued and in progress; without one it reports runs as unavailable.
+for the runs queued and in progress, and the library asks a ``PipelineHealth`` callable
+whether the daemon that picks up uploads is alive; without them both say "unknown".
 """
 
 from __future__ import annotations
@@ -23,3 +25,20 @@ class ActiveRun:
 
 class ActiveRuns(Protocol):
     def __call__(self) -> Sequence[ActiveRun]: ...
+
+
+@dataclass(frozen=True)
+class PipelineState:
+    """Whether uploads will be picked up: the Dagster daemon's sensor thread is alive."""
+
+    running: bool | None  # None: this server cannot tell (no Dagster instance given)
+    detail: str
+
+
+class PipelineHealth(Protocol):
+    def __call__(self) -> PipelineState: ...
+
+
+# What a person runs to start the pipeline on this machine (README "The UI, the daemon and
+# the upload folder"); production deployments run the daemon as a service.
+START_PIPELINE_HINT = "start it with `make dev` (the Dagster UI and daemon) in the project folder"

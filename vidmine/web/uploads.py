@@ -14,12 +14,13 @@ import os
 import re
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 
 from vidmine.settings import MEDIA_EXTENSIONS
 
@@ -181,8 +182,10 @@ async def receive_upload(
     max_bytes: int,
     known_profiles: set[str],
     profile: str | None = None,
+    check: Callable[[Path], str | None] | None = None,
 ) -> SavedUpload:
-    """Stream a multipart body into ``uploads`` (or ``uploads/<profile>``)."""
+    """Stream a multipart body into ``uploads`` (or ``uploads/<profile>``). ``check`` reads
+    the complete file before it appears under its name; a reason it gives refuses it (422)."""
     media_type, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
@@ -209,6 +212,9 @@ async def receive_upload(
                 )
             folder = uploads / profile
             folder.mkdir(parents=True, exist_ok=True)
+        problem = await run_in_threadpool(check, receiver.temp) if check is not None else None
+        if problem:
+            raise UploadRefused(422, problem.replace(receiver.temp.name, receiver.file_name))
         final = _publish(receiver.temp, folder, receiver.file_name)
     finally:
         receiver.discard()

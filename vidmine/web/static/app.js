@@ -3,6 +3,17 @@
 // Library page: upload by file picker or drag-and-drop, with progress.
 "use strict";
 
+// A thumbnail that fails to load is hidden, not shown broken. Here, not in an onerror
+// attribute: the Content-Security-Policy runs no inline script. An image may have failed
+// before this deferred script ran, so those are caught by their state.
+(function hideMissingImages() {
+  const hide = (img) => img.classList.add("missing");
+  document.querySelectorAll("img").forEach((img) => {
+    if (img.complete && img.naturalWidth === 0 && img.getAttribute("src")) hide(img);
+    img.addEventListener("error", () => hide(img));
+  });
+})();
+
 (function videoPage() {
   const player = document.getElementById("player");
   if (!player) return;
@@ -40,11 +51,25 @@
   });
 
   const segments = Array.from(document.querySelectorAll("#transcript li[data-start]"));
+  // The word being spoken, inside the segment being spoken (words carry their own times).
+  let activeWord = null;
+  function markWord(segment, now) {
+    let word = null;
+    if (segment) {
+      word = Array.from(segment.querySelectorAll(".word")).find(
+        (span) => now >= parseFloat(span.dataset.start) && now < parseFloat(span.dataset.end)) || null;
+    }
+    if (word === activeWord) return;
+    if (activeWord) activeWord.classList.remove("speaking");
+    if (word) word.classList.add("speaking");
+    activeWord = word;
+  }
   const follow = document.getElementById("follow");
   let active = null;
   player.addEventListener("timeupdate", () => {
     const now = player.currentTime;
     const current = segments.find((li) => now >= parseFloat(li.dataset.start) && now < parseFloat(li.dataset.end)) || null;
+    markWord(current, now);
     if (current === active) return;
     if (active) active.classList.remove("active");
     if (current) {
@@ -84,7 +109,7 @@
       try { answer = JSON.parse(request.responseText); } catch (err) { answer = {}; }
       if (request.status === 201) {
         bar.value = 100;
-        status.textContent = "Uploaded " + answer.file_name + ": the pipeline will pick it up shortly.";
+        status.textContent = "Uploaded " + answer.file_name + ".";
         setTimeout(() => location.reload(), 800);
       } else {
         bar.hidden = true;
@@ -110,4 +135,20 @@
   zone.addEventListener("drop", (event) => {
     if (event.dataTransfer.files.length) upload(event.dataTransfer.files[0]);
   });
+})();
+
+// The library refreshes itself while anything is waiting or processing (the server marks
+// it with #auto-refresh), except while a file is being uploaded from this page.
+(function autoRefresh() {
+  const marker = document.getElementById("auto-refresh");
+  if (!marker) return;
+  const seconds = parseFloat(marker.dataset.seconds || "10");
+  setTimeout(function reloadWhenIdle() {
+    const bar = document.getElementById("upload-progress");
+    if ((bar && !bar.hidden) || document.hidden) {
+      setTimeout(reloadWhenIdle, 2000);
+      return;
+    }
+    location.reload();
+  }, seconds * 1000);
 })();
