@@ -603,15 +603,20 @@ def main(argv: list[str] | None = None) -> int:
         drill = run_drill(compose, run_engine) if args.drill else None
 
         deadline = time.monotonic() + args.timeout
+        looks_settled = 0
         while True:
             status, runs = vidmine_status(compose), dagster_runs(compose)
-            if settled(status, names, runs):
+            # A failed run's retry is queued by the daemon's next tick: a failure counts
+            # only when a second look 5 s later finds the same.
+            any_failed = any(v["status"] == "failed" for v in status["videos"])
+            looks_settled = looks_settled + 1 if settled(status, names, runs) else 0
+            if looks_settled >= (2 if any_failed else 1):
                 break
             if time.monotonic() > deadline:
                 raise SmokeError(
                     f"files not settled after {args.timeout:.0f} s: {json.dumps(status)[:2000]}"
                 )
-            time.sleep(3)
+            time.sleep(5 if looks_settled else 3)
 
         videos = {v["file_name"]: v for v in status["videos"]}
         rejected = {Path(r["path"]).name: r["reason"] for r in status["rejected"]}
