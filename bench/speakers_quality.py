@@ -20,6 +20,7 @@ transcript's, per minute of speech.
 from __future__ import annotations
 
 import argparse
+import itertools
 import resource
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def solo_stretches(turns, min_s=1.5) -> list[tuple[float, float, str]]:
     """Stretches where exactly one reference speaker talks, at least ``min_s`` long."""
     edges = sorted({t for s, e, _ in turns for t in (s, e)})
     pieces = []
-    for a, b in zip(edges, edges[1:], strict=False):
+    for a, b in itertools.pairwise(edges):
         talking = {who for s, e, who in turns if s <= a and e >= b}
         if len(talking) == 1:
             who = next(iter(talking))
@@ -74,9 +75,22 @@ def solo_stretches(turns, min_s=1.5) -> list[tuple[float, float, str]]:
 
 def load_any(path: Path) -> np.ndarray:
     raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-ac", "1", "-ar", str(SAMPLE_RATE),
-         "-f", "s16le", "-"],
-        check=True, capture_output=True,
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-ac",
+            "1",
+            "-ar",
+            str(SAMPLE_RATE),
+            "-f",
+            "s16le",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     return np.frombuffer(raw, dtype=np.int16).astype(np.float32) / 32768.0
 
@@ -116,17 +130,30 @@ def cases() -> list[tuple[str, np.ndarray, list]]:
     call = read_wav(MEDIA / "diarization" / "sample.wav")
     call_truth = read_rttm(MEDIA / "diarization" / "sample.rttm")
     solos = solo_stretches(call_truth)
-    diane = [call[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e, w in solos if w == "speaker90"]
-    sheila = [call[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e, w in solos if w == "speaker91"]
+    diane = [
+        call[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e, w in solos if w == "speaker90"
+    ]
+    sheila = [
+        call[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e, w in solos if w == "speaker91"
+    ]
     jfk = trim(load_any(MEDIA / "audio" / "jfk.flac"))
     cut = int(quietest_cut(jfk, 3.0, 6.0) * SAMPLE_RATE)
     jfk_a, jfk_b = trim(jfk[:cut]), trim(jfk[cut:])
     built = {
         "jfk + Diane": [(jfk_a, "jfk"), (diane[0], "diane"), (jfk_b, "jfk"), (diane[1], "diane")],
-        "jfk + Sheila": [(jfk_a, "jfk"), (sheila[0], "sheila"), (jfk_b, "jfk"), (sheila[1], "sheila")],
+        "jfk + Sheila": [
+            (jfk_a, "jfk"),
+            (sheila[0], "sheila"),
+            (jfk_b, "jfk"),
+            (sheila[1], "sheila"),
+        ],
         "jfk + Diane + Sheila": [
-            (jfk_a, "jfk"), (diane[0], "diane"), (sheila[0], "sheila"),
-            (jfk_b, "jfk"), (diane[1], "diane"), (sheila[1], "sheila"),
+            (jfk_a, "jfk"),
+            (diane[0], "diane"),
+            (sheila[0], "sheila"),
+            (jfk_b, "jfk"),
+            (diane[1], "diane"),
+            (sheila[1], "sheila"),
         ],
         "jfk alone": [(jfk, "jfk")],
     }
@@ -190,6 +217,7 @@ def main() -> None:
     diarize(np.zeros(SAMPLE_RATE * 3, dtype=np.float32), [], encoder)
     encoder.embed_mels(np.zeros((4, 160, 40), dtype=np.float32))
     import sklearn.cluster  # noqa: F401
+
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, samples, truth in cases():
@@ -203,16 +231,28 @@ def main() -> None:
             speakers_cpu, wall = cpu() - before, time.monotonic() - started
             speech_min = sum(e - s for s, e, _ in truth) / 60
             rows.append(
-                (name, len({w for _, _, w in truth}), result.speakers, der(truth, result.turns),
-                 right_speaker_share(truth, result.turns), speakers_cpu / speech_min,
-                 transcript_cpu / speech_min, wall, result.eigengap)
+                (
+                    name,
+                    len({w for _, _, w in truth}),
+                    result.speakers,
+                    der(truth, result.turns),
+                    right_speaker_share(truth, result.turns),
+                    speakers_cpu / speech_min,
+                    transcript_cpu / speech_min,
+                    wall,
+                    result.eigengap,
+                )
             )
-    print("| case | speakers (truth / found) | DER (collar 0.25 s) | speech time to the right "
-          "speaker | speakers CPU s per speech min | transcript CPU s per speech min | ratio |")
+    print(
+        "| case | speakers (truth / found) | DER (collar 0.25 s) | speech time to the right "
+        "speaker | speakers CPU s per speech min | transcript CPU s per speech min | ratio |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, n_true, n_found, err, share, s_cpu, t_cpu, _wall, sil in rows:
-        print(f"| {name} | {n_true} / {n_found} | {err:.1%} | {share:.1%} | {s_cpu:.2f} | "
-              f"{t_cpu:.1f} | {s_cpu / t_cpu:.1%} |  eigengap {sil if sil is None else round(sil, 2)}")
+        print(
+            f"| {name} | {n_true} / {n_found} | {err:.1%} | {share:.1%} | {s_cpu:.2f} | "
+            f"{t_cpu:.1f} | {s_cpu / t_cpu:.1%} |  eigengap {sil if sil is None else round(sil, 2)}"
+        )
 
 
 if __name__ == "__main__":

@@ -111,6 +111,8 @@ def _print_outcome(outcome) -> None:
 @app.command()
 def status(as_json: JsonFlag = False) -> None:
     """List videos with their status and the state of each stage."""
+    from vidmine.db.speakers import load_speakers
+
     store = _store()
     videos = store.list_videos()
     rows = []
@@ -127,6 +129,16 @@ def status(as_json: JsonFlag = False) -> None:
                 "languages": video.languages,  # spoken, most first (by speech seconds)
                 "stages": {name: st.status for name, st in states.items()},
                 "provider_calls": store.provider_call_summary(video.video_id),
+                # who speaks, most talk first (empty until the speakers stage ran)
+                "speakers": [
+                    {
+                        "speaker": s.speaker,
+                        "name": s.name,
+                        "talk_s": round(s.talk_s, 1),
+                        "turns": s.turns,
+                    }
+                    for s in load_speakers(store, video.video_id)
+                ],
             }
         )
     rejected = [
@@ -143,6 +155,9 @@ def status(as_json: JsonFlag = False) -> None:
         typer.echo(f"  file: {row['file_name']}  profile: {row['profile']}")
         if row["languages"]:
             typer.echo(f"  languages: {', '.join(row['languages'])}")
+        if row["speakers"]:
+            talk = ", ".join(f"{s['name']} {s['talk_s']:.0f} s" for s in row["speakers"])
+            typer.echo(f"  speakers: {talk}")
         if row["error"]:
             typer.echo(f"  error: {row['error']}")
         stages = "  ".join(f"{k}={v}" for k, v in row["stages"].items())
@@ -164,6 +179,10 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     video: Annotated[str | None, typer.Option("--video", help="Only this video id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 10,
+    speaker: Annotated[
+        str | None,
+        typer.Option("--speaker", help='Only what this speaker said ("Speaker 2" or a name).'),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Search transcripts, on-screen text and captions across all videos."""
@@ -174,7 +193,7 @@ def search(
     config = _config()
     store = _store()
     embedder = embedder_for(config, None, MemoryRecorder(), store)
-    hits = search_text(store, embedder, query, video_id=video, limit=limit)
+    hits = search_text(store, embedder, query, video_id=video, limit=limit, speaker=speaker)
     if as_json:
         _emit_json({"query": query, "hits": [dataclasses.asdict(h) for h in hits]})
         return
@@ -183,7 +202,9 @@ def search(
     for rank, hit in enumerate(hits, start=1):
         typer.echo(
             f"{rank:>2}. {hit.video_id} ({hit.file_name}) {hit.start_s:.1f}-{hit.end_s:.1f} s "
-            f"[{hit.kind}] score={hit.score:.4f}\n    {hit.snippet}"
+            f"[{hit.kind}] score={hit.score:.4f}"
+            + (f" {hit.speaker}" if hit.speaker else "")
+            + f"\n    {hit.snippet}"
         )
 
 

@@ -138,6 +138,7 @@ class SearchHit:
     snippet: str
     score: float
     item_id: str = ""
+    speaker: str | None = None  # a speech hit's speaker (name given, else "Speaker N")
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,8 @@ HNSW_MAX_DIMENSIONS = 2000
 # Tables holding rows derived from a video, cleared by delete_video_rows.
 _DERIVED_TABLES = (
     "transcript_segments",
+    "speaker_turns",
+    "speakers",
     "scenes",
     "keyframes",
     "ocr_texts",
@@ -482,7 +484,8 @@ class Store:
 
     def load_transcript(self, video_id: str) -> list[TranscriptSegment]:
         rows = self._fetch(
-            "SELECT idx AS index, start_s, end_s, text, language, words FROM transcript_segments"
+            "SELECT idx AS index, start_s, end_s, text, language, words, speaker"
+            " FROM transcript_segments"
             " WHERE video_id = %s ORDER BY idx",
             (video_id,),
         )

@@ -75,9 +75,7 @@ def speech_stretches(
 ) -> list[tuple[float, float]]:
     """Where the transcript heard speech: its words' spans, joined across short gaps."""
     spans = sorted(
-        (w.start_s, max(w.end_s, w.start_s))
-        for segment in segments
-        for w in segment_words(segment)
+        (w.start_s, max(w.end_s, w.start_s)) for segment in segments for w in segment_words(segment)
     )
     stretches: list[list[float]] = []
     for start, end in spans:

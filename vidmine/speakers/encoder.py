@@ -86,9 +86,7 @@ def mel_frames(samples: np.ndarray) -> np.ndarray:
     padded = np.pad(samples, MEL_WINDOW // 2)
     count = 1 + max(0, len(padded) - MEL_WINDOW) // MEL_HOP
     index = np.arange(MEL_WINDOW)[None, :] + MEL_HOP * np.arange(count)[:, None]
-    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(MEL_WINDOW) / MEL_WINDOW)).astype(
-        np.float32
-    )
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(MEL_WINDOW) / MEL_WINDOW)).astype(np.float32)
     power = np.abs(np.fft.rfft(padded[index] * window, axis=1)) ** 2
     return (power.astype(np.float32) @ mel_filters().T).astype(np.float32)
 
