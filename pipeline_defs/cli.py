@@ -208,6 +208,60 @@ def search(
         )
 
 
+def answer_json(answer) -> dict[str, Any]:
+    """An Answer as `vidmine ask --json` prints it (the API adds links to each citation)."""
+    payload = dataclasses.asdict(answer)
+    payload.pop("moments", None)
+    return payload
+
+
+class _CallsIntoStore:
+    """A recorder writing each provider call to provider_calls as it happens (a server
+    lives long; a question's calls belong to no video)."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def record(self, call) -> None:
+        self.store.record_provider_calls(None, [call])
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question about what the videos say or show.")],
+    video: Annotated[str | None, typer.Option("--video", help="Only this video id.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Answer a question from the library's moments, citing them as [1], [2] ...
+
+    Offline the answer is extractive (the best passages, cited); with an
+    OpenAI-compatible generate provider it is written from the cited moments only."""
+    from vidmine.ask import ask as ask_library
+    from vidmine.providers.base import MemoryRecorder
+    from vidmine.providers.registry import embedder_for, generator_for
+    from vidmine.transcript import clock
+
+    config = _config()
+    store = _store()
+    recorder = MemoryRecorder()
+    embedder = embedder_for(config, None, recorder, store)
+    generator = generator_for(config, None, recorder, store, slots_database_url=store.url)
+    answer = ask_library(store, embedder, question, generator=generator, video_id=video)
+    store.record_provider_calls(None, [c for c in recorder.calls if c.stage == "generate"])
+    if as_json:
+        _emit_json(answer_json(answer))
+        return
+    typer.echo(answer.answer)
+    if answer.note:
+        typer.secho(f"({answer.note})", dim=True)
+    for c in answer.citations:
+        who = f" {c.speaker}:" if c.speaker else ""
+        typer.echo(
+            f"[{c.n}] {c.video_id} ({c.file_name}) {clock(c.start_s)}-{clock(c.end_s)}"
+            f" [{c.kind}]{who} {c.text}"
+        )
+
+
 class ExportFormat(StrEnum):
     csv = "csv"
     parquet = "parquet"
@@ -297,7 +351,7 @@ def serve(
         pipeline_health_checker,
     )
     from vidmine.db.pool import PooledStore
-    from vidmine.providers.registry import embedder_for
+    from vidmine.providers.registry import embedder_for, generator_for
     from vidmine.settings import VidmineHome
     from vidmine.web import WebSettings, create_app
     from vidmine.web.app import QueryEmbeddingCalls, tune_for_serving
@@ -352,6 +406,11 @@ def serve(
         active_runs=active_runs_lister(instance),
         pipeline_health=pipeline_health_checker(instance),
         embedding_calls=calls,
+        # the answers to questions: written by an OpenAI-compatible generate provider (its
+        # calls recorded in provider_calls like the pipeline's), extractive when local
+        generator=generator_for(
+            config, None, _CallsIntoStore(store), store, slots_database_url=store.url
+        ),
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     typer.secho(f"vidmine serve: open http://{host}:{port}/", fg=typer.colors.GREEN, bold=True)
