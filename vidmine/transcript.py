@@ -173,8 +173,7 @@ def to_vtt(segments: list[TranscriptSegment], names: dict[str, str] | None = Non
     for c in subtitle_cues(segments):
         lines = list(c.lines)
         if lines and c.speaker in labels:
-            voice = _vtt_escape(labels[c.speaker]).replace(">", "")
-            lines[0] = f"<v {voice}>{lines[0]}"
+            lines[0] = f"<v {_vtt_escape(labels[c.speaker])}>{lines[0]}"
         blocks.append(
             f"{vtt_timestamp(c.start_s)} --> {vtt_timestamp(c.end_s)}\n" + "\n".join(lines) + "\n"
         )

@@ -235,6 +235,7 @@ def _templates() -> jinja2.Environment:
     env.filters["markdown"] = markdown_html
     env.filters["highlight"] = highlight
     env.filters["speaker_colour"] = payloads.speaker_colour
+    env.filters["cite_links"] = cite_links
     env.filters["kind_label"] = lambda kind: payloads.KIND_LABELS.get(kind, kind)
     env.filters["when"] = lambda dt: dt.strftime("%Y-%m-%d %H:%M") if dt else ""
     return env
@@ -487,6 +488,7 @@ def create_app(
             start=start,
             chapters=chapters,
             other_content=other_content,
+            speaker_names={s["speaker"]: s["name"] for s in detail["speakers"]},
             video_url=payloads.video_url(video.video_id),
             has_subtitles=(home.video_dir(video.video_id) / "transcript.vtt").is_file(),
             captions_url=payloads.transcript_url(video.video_id, "vtt"),
