@@ -192,7 +192,7 @@ def diarize(
     stretches = speech_stretches(segments, settings.join_gap_s)
     spans = window_spans(stretches, settings.hop_s, settings.min_stretch_s)
     if not spans:
-        turns = [SpeakerTurn("1", s, e) for s, e in stretches]
+        turns = [SpeakerTurn("1", float(s), float(e)) for s, e in stretches]
         return Diarization(_merge(turns), 1 if turns else 0, 0, None)
     samples = normalize_volume(np.asarray(samples, dtype=np.float32))
     raw = encoder.embed_mels(window_mels(samples, spans))
@@ -235,9 +235,9 @@ def _frame_turns(
         start, end = t - FRAME_S / 2, t + FRAME_S / 2
         last = turns[-1] if turns else None
         if last and last.speaker == speaker and start - last.end_s < settings.join_gap_s + 1e-6:
-            turns[-1] = replace(last, end_s=round(end, 3))
+            turns[-1] = replace(last, end_s=round(float(end), 3))
         else:
-            turns.append(SpeakerTurn(speaker, round(start, 3), round(end, 3)))
+            turns.append(SpeakerTurn(speaker, round(float(start), 3), round(float(end), 3)))
     return _merge(turns)
 
 
