@@ -375,8 +375,9 @@ def create_app(
         answer = None
         if mode == "ask" and request.query_params.get("q", "").strip():
             answer = _jsonable(run_ask(request))
-            query, hits, filters = answer["question"], [], {"video": None, "kind": None}
-            filters["video"] = request.query_params.get("video") or None
+            video = request.query_params.get("video") or None
+            query, hits = answer["question"], []
+            filters = {"video": video, "kind": None, "speaker": None}
         else:
             query, hits, filters = run_search(request)
         videos = store.list_videos()
