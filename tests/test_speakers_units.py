@@ -247,3 +247,32 @@ def test_one_voice_is_one_speaker() -> None:
     words = [Word(f"w{i}", 0.3 + 0.45 * i, 0.3 + 0.45 * i + 0.4) for i in range(22)]
     result = diarize(samples, word_segments(words), shared_encoder())
     assert result.speakers == 1
+
+
+# --- a diarizing OpenAI-compatible transcriber fills the same fields ------------------------
+
+
+def test_a_diarizing_transcriber_fills_the_speakers(tmp_path: Path) -> None:
+    from media_helpers import ffmpeg
+
+    from vidmine.config import ProviderConfig
+    from vidmine.providers.openai import OpenAITranscriber
+    from vidmine.speakers.label import label_speakers
+    from vidmine.testing.fake_openai import running_fake_openai
+
+    wav = tmp_path / "call.wav"
+    ffmpeg(
+        "-f", "lavfi", "-i", "sine=frequency=300:duration=12", "-ar", "16000", "-ac", "1", str(wav)
+    )
+    with running_fake_openai(segment_s=3.0, transcript_text="a b c d e f g h") as fake:
+        segments = OpenAITranscriber(
+            provider="fake-diarize",
+            model="gpt-4o-transcribe-diarize",
+            config=ProviderConfig(base_url=fake.base_url, max_retries=0),
+        ).transcribe(wav)
+    # The fake's truth: "A" and "B" take turns of two segments.
+    assert [s.speaker for s in segments] == ["0:A", "0:A", "0:B", "0:B"]
+    labels = label_speakers(wav, segments)
+    assert labels.engine == "transcript"
+    assert [s.speaker for s in labels.segments] == ["1", "1", "2", "2"]
+    assert labels.talk_s == {"1": pytest.approx(6.0), "2": pytest.approx(6.0)}
