@@ -27,6 +27,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from vidmine.config import LOCAL_PROVIDER
 from vidmine.db.store import Store
 from vidmine.models import SearchHit
 from vidmine.providers.base import Embedder, ProviderError, TextGenerator
@@ -235,7 +236,7 @@ def ask(
     hits = search_text(
         store, embedder, question, video_id=video_id, limit=MOMENTS * 2, embed_lock=embed_lock
     )
-    if generator is None or generator.provider == "local":
+    if generator is None or generator.provider == LOCAL_PROVIDER:
         answer = extractive_answer(question, hits)
     else:
         try:

@@ -63,7 +63,7 @@ def segment_words(segment: TranscriptSegment) -> tuple[Word, ...]:
         start = segment.start_s + length * done / total
         done += len(token) + 1
         words.append(
-                Word(
+            Word(
                 token,
                 round(start, 3),
                 round(segment.start_s + length * done / total, 3),

@@ -461,6 +461,10 @@ class Store:
                 "UPDATE videos SET languages = %s, updated_at = now() WHERE video_id = %s",
                 (languages, video_id),
             )
+            # New segments have no speakers yet: the turns of the old ones go with them
+            # (the speakers stage labels the new ones; names people gave are kept).
+            cur.execute("DELETE FROM speaker_turns WHERE video_id = %s", (video_id,))
+            cur.execute("DELETE FROM speakers WHERE video_id = %s", (video_id,))
 
         self._replace(
             video_id,
