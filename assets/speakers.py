@@ -8,6 +8,7 @@ from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.db.speakers import TurnRecord, replace_speakers, speaker_names
 from vidmine.files import atomic_write_text
 from vidmine.speakers.diarize import DiarizationSettings
+from vidmine.speakers.encoder import SpeakerModelMissing
 from vidmine.speakers.label import label_speakers
 from vidmine.transcript import to_srt, to_vtt
 
@@ -40,13 +41,18 @@ def speakers(
             return work.cached_result()
         segments = work.store.load_transcript(work.video_id)
         wav = work.audio_wav_path if work.audio_wav_path.is_file() else None
-        labels = label_speakers(
-            wav,
-            segments,
-            DiarizationSettings(
-                num_speakers=setting.num_speakers, max_speakers=setting.max_speakers
-            ),
-        )
+        try:
+            labels = label_speakers(
+                wav,
+                segments,
+                DiarizationSettings(
+                    num_speakers=setting.num_speakers, max_speakers=setting.max_speakers
+                ),
+            )
+        except SpeakerModelMissing as missing:
+            # An image without the local extra (deploy's base image) has no encoder: the
+            # video is still searchable, and the reason is on the stage.
+            return work.skip(f"no offline speaker encoder here: {missing}")
         replace_speakers(
             work.store,
             work.video_id,

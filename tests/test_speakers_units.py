@@ -276,3 +276,18 @@ def test_a_diarizing_transcriber_fills_the_speakers(tmp_path: Path) -> None:
     assert labels.engine == "transcript"
     assert [s.speaker for s in labels.segments] == ["1", "1", "2", "2"]
     assert labels.talk_s == {"1": pytest.approx(6.0), "2": pytest.approx(6.0)}
+
+
+def test_missing_weights_say_how_to_get_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from vidmine.speakers import encoder
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "resemblyzer" else real(name, *a),
+    )
+    with pytest.raises(encoder.SpeakerModelMissing, match="resemblyzer==0.1.4"):
+        encoder.weights_path()

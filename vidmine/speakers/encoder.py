@@ -105,8 +105,13 @@ class SpeakerEncoder:
     instance is shared by the steps of a process (see :func:`shared_encoder`)."""
 
     def __init__(self, path: Path | None = None) -> None:
-        import torch
-        from torch import nn
+        try:
+            import torch
+            from torch import nn
+        except ImportError:
+            raise SpeakerModelMissing(
+                "the speaker encoder needs torch: install the local extra (`make install`)"
+            ) from None
 
         self._torch = torch
         self.lstm = nn.LSTM(MEL_BANDS, HIDDEN_SIZE, LAYERS, batch_first=True)
