@@ -289,5 +289,5 @@ def test_missing_weights_say_how_to_get_them(monkeypatch: pytest.MonkeyPatch) ->
         "find_spec",
         lambda name, *a: None if name == "resemblyzer" else real(name, *a),
     )
-    with pytest.raises(encoder.SpeakerModelMissing, match="resemblyzer==0.1.4"):
+    with pytest.raises(encoder.SpeakerModelMissing, match=r"resemblyzer==0\.1\.4"):
         encoder.weights_path()
