@@ -161,6 +161,9 @@ def test_a_speaker_named_on_the_page_is_named_everywhere(client: TestClient, env
             "/api/search", params={"q": "revenue", "speaker": "the <b>narrator</b>"}
         ).json()["hits"]
         assert hits and {h["speaker"] for h in hits} == {"The <b>Narrator</b>"}
+        page = client.get("/", params={"q": "revenue", "speaker": "The <b>Narrator</b>"})
+        assert 'value="The &lt;b&gt;Narrator&lt;/b&gt;"' in page.text  # the filter, kept
+        assert page.text.count('class="speaker-name"') >= 1
         assert client.post(url, json={"name": "x" * 81}).status_code == 400
         assert client.post(url, content=b"name=x").status_code == 400
         missing = client.post(f"/api/videos/{video_id}/speakers/99", json={"name": "x"})
