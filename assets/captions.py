@@ -15,7 +15,7 @@ from vidmine.transcript import clock
     code_version="1",  # bump when the code changes what it makes
     deps=["keyframes", "ocr_text"],
     group_name=GROUP_PIPELINE,
-    kinds={"openai", "postgres"},
+    kinds={"postgres"},  # and its providers: assets.kinds
     owners=OWNERS,
     pool=stage_pool("vision"),
 )

@@ -24,7 +24,7 @@ CONTENT_DEPS = ["transcript", "scenes", "ocr_text", "frame_captions"]
             content_type,
             deps=CONTENT_DEPS,
             description=content_kind(content_type).description,
-            kinds={"openai", "postgres"},
+            kinds={"postgres"},  # and its providers: assets.kinds
             owners=OWNERS,
             group_name=GROUP_CONTENT,
             skippable=True,

@@ -17,7 +17,7 @@ from vidmine.indexing import search_texts
     code_version="2",  # bump when the code changes what it makes; 2: items indexed in their language
     deps=["transcript", "ocr_text", "frame_captions"],
     group_name=GROUP_PIPELINE,
-    kinds={"pgvector", "postgres"},
+    kinds={"pgvector", "postgres"},  # and its providers: assets.kinds
     owners=OWNERS,
     pool=stage_pool("embed"),
 )

@@ -22,6 +22,7 @@ from vidmine.config import STAGES, VidmineConfig
 PROVIDER_TAG_PREFIX = "vidmine/provider/"
 PROFILE_TAG = "vidmine/profile"
 PARTITION_TAG = "dagster/partition"
+PRIORITY_TAG = "dagster/priority"  # Dagster's queue starts higher values first
 FORCE_TAG = "vidmine/force"  # "true": redo every stage even when its inputs did not change
 
 

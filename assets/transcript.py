@@ -16,7 +16,7 @@ from vidmine.transcript import to_srt, to_vtt, transcript_preview
     code_version="2",  # bump when the code changes what it makes; 2: languages, word times, WebVTT
     deps=["audio_wav"],
     group_name=GROUP_PIPELINE,
-    kinds={"whisper", "postgres"},
+    kinds={"postgres"},  # and its providers: assets.kinds
     owners=OWNERS,
     pool=stage_pool("transcribe"),
 )

@@ -11,11 +11,14 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from vidmine.config import ConfigError, load_config
+
+if TYPE_CHECKING:
+    from vidmine.models import SearchHit
 
 app = typer.Typer(
     help="vidmine: turn videos into searchable, AI-analysed content.",
@@ -25,6 +28,8 @@ app = typer.Typer(
 )
 limits_app = typer.Typer(help="Provider concurrency limits (pools and run tags).")
 app.add_typer(limits_app, name="limits")
+db_app = typer.Typer(help="The embedded PostgreSQL (used when DATABASE_URL is unset).")
+app.add_typer(db_app, name="db")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -179,33 +184,56 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     video: Annotated[str | None, typer.Option("--video", help="Only this video id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 10,
+    group: Annotated[bool, typer.Option("--group", help="Group the moments by video.")] = False,
     speaker: Annotated[
         str | None,
         typer.Option("--speaker", help='Only what this speaker said ("Speaker 2" or a name).'),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Search transcripts, on-screen text and captions across all videos."""
+    """Search transcripts, on-screen text and captions across all videos.
+
+    Only what matches comes back: a query nothing matches says so (and, with --json,
+    gives "nothing_found": true and no hits)."""
     from vidmine.providers.base import MemoryRecorder
     from vidmine.providers.registry import embedder_for
-    from vidmine.search import search_text
+    from vidmine.search import (
+        group_by_video,
+        moments_label,
+        nothing_found_message,
+        search_answer,
+        search_text,
+    )
 
     config = _config()
     store = _store()
     embedder = embedder_for(config, None, MemoryRecorder(), store)
     hits = search_text(store, embedder, query, video_id=video, limit=limit, speaker=speaker)
     if as_json:
-        _emit_json({"query": query, "hits": [dataclasses.asdict(h) for h in hits]})
+        _emit_json(search_answer(query, hits, group=group))
         return
     if not hits:
-        typer.echo("no matches")
-    for rank, hit in enumerate(hits, start=1):
-        typer.echo(
-            f"{rank:>2}. {hit.video_id} ({hit.file_name}) {hit.start_s:.1f}-{hit.end_s:.1f} s "
-            f"[{hit.kind}] score={hit.score:.4f}"
-            + (f" {hit.speaker}" if hit.speaker else "")
-            + f"\n    {hit.snippet}"
-        )
+        typer.echo(nothing_found_message(query) if query.strip() else "nothing to look for")
+        return
+    if not group:
+        for rank, hit in enumerate(hits, start=1):
+            typer.echo(_hit_line(rank, hit))
+        return
+    rank = 0
+    for moments in group_by_video(hits):
+        typer.echo(f"{moments_label(len(moments.hits), moments.file_name)} ({moments.video_id})")
+        for hit in moments.hits:
+            rank += 1
+            typer.echo(_hit_line(rank, hit))
+
+
+def _hit_line(rank: int, hit: SearchHit) -> str:
+    return (
+        f"{rank:>2}. {hit.video_id} ({hit.file_name}) {hit.start_s:.1f}-{hit.end_s:.1f} s "
+        f"[{hit.kind}] score={hit.score:.4f}"
+        + (f" {hit.speaker}" if hit.speaker else "")
+        + f"\n    {hit.snippet}"
+    )
 
 
 def answer_json(answer) -> dict[str, Any]:
@@ -352,6 +380,7 @@ def serve(
     )
     from vidmine.db.pool import PooledStore
     from vidmine.providers.registry import embedder_for, generator_for
+    from vidmine.search import hub_centroid
     from vidmine.settings import VidmineHome
     from vidmine.web import WebSettings, create_app
     from vidmine.web.app import QueryEmbeddingCalls, tune_for_serving
@@ -390,6 +419,7 @@ def serve(
     embedder = embedder_for(config, None, calls, store)
     typer.echo("loading the query embedder ...")
     embedder.embed(["warm up"])  # load the model now, not on the first search
+    hub_centroid(embedder)  # and the probe questions' centroid search measures hubs by
     calls.reset()  # /stats counts the searches, not the warm-up
     instance = dg.DagsterInstance.get()
     web_app = create_app(
@@ -418,6 +448,24 @@ def serve(
         uvicorn.run(web_app, host=host, port=port, log_level="info", access_log=False)
     finally:
         store.close()
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL of VIDMINE_HOME. It keeps running after each command on
+    purpose (the next one starts in milliseconds); the next command starts it again."""
+    import os
+
+    from vidmine.db import stop_embedded
+    from vidmine.settings import VidmineHome
+
+    if os.environ.get("DATABASE_URL", "").strip():
+        _fail("DATABASE_URL is set: vidmine uses that server, and stops no embedded one")
+    home = VidmineHome.from_env()
+    if stop_embedded(home):
+        typer.echo(f"stopped the embedded PostgreSQL of {home.root}")
+    else:
+        typer.echo(f"no embedded PostgreSQL of {home.root} was running")
 
 
 @limits_app.command("apply")

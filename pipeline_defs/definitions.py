@@ -18,6 +18,7 @@ from assets import (
     transcript,
 )
 from assets.checks import ASSET_CHECKS
+from assets.kinds import with_provider_kinds
 from pipeline_defs.jobs import PROCESS_VIDEO_JOB, build_jobs
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from sensors.failed_runs import failed_run_stage_rows
@@ -40,9 +41,10 @@ ASSET_MODULES = [
 
 
 def build_definitions() -> dg.Definitions:
-    # Loading the config here makes a bad vidmine.yaml fail at load, before any run.
+    # Loading the config here makes a bad vidmine.yaml fail at load, before any run, and
+    # lets the AI stages' kinds name the providers that run them.
     config = load_config()
-    all_assets = dg.load_assets_from_modules(ASSET_MODULES)
+    all_assets = with_provider_kinds(dg.load_assets_from_modules(ASSET_MODULES), config)
     return dg.Definitions(
         assets=all_assets,
         asset_checks=ASSET_CHECKS,

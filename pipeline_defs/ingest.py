@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.partitions import VIDEO_PARTITIONS_NAME
+from assets.source import REFUSED_REASON
 from assets.tags import FORCE_TAG, video_run_tags
 from resources.database import open_store
 from vidmine.config import VidmineConfig
@@ -41,6 +42,16 @@ class IngestOutcome:
 
 def _rejected(path: Path, reason: str, started: float) -> IngestOutcome:
     return IngestOutcome(str(path), None, "rejected", reason, time.monotonic() - started, [])
+
+
+def _refusal(result: dg.ExecuteInProcessResult) -> str | None:
+    """The reason the run's ``source_video`` refused the file, or None when it did not."""
+    for event in result.all_events:
+        failure = event.step_failure_data if event.is_step_failure else None
+        user = failure.user_failure_data if failure is not None else None
+        if user is not None and REFUSED_REASON in (user.metadata or {}):
+            return user.description
+    return None
 
 
 def ingest_file(
@@ -96,7 +107,12 @@ def ingest_file(
     ]
     error = video.error if video else None
     status = video.status if video else "failed"
-    if not result.success and status == "ready":
+    refusal = None if result.success else _refusal(result)
+    if refusal is not None:
+        # Read in full, the file is no video vidmine takes (cut short, a duplicate): the
+        # same answer as a file refused before its run, with the id it was registered as.
+        status, error = "rejected", refusal
+    elif not result.success and status == "ready":
         # Content is optional for readiness; say what failed anyway.
         failed = [s.stage for s in stages if s.status == "failed"]
         error = f"stages failed: {', '.join(failed)}" if failed else "run failed"

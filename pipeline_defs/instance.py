@@ -117,6 +117,13 @@ def show_pool_limits(instance, config: VidmineConfig) -> list[PoolLimit]:
     return result
 
 
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
 def active_runs_lister(instance):
     """A ``vidmine.web.runs.ActiveRuns`` over ``instance``: its runs queued and in progress,
     oldest first, for `vidmine serve`'s /stats."""
@@ -142,6 +149,7 @@ def active_runs_lister(instance):
                 status=record.dagster_run.status.value,
                 partition=record.dagster_run.tags.get("dagster/partition"),
                 created_at=record.create_timestamp,
+                priority=_int_or_none(record.dagster_run.tags.get("dagster/priority")),
             )
             for record in records
         ]

@@ -45,6 +45,7 @@ PRELOADED_MODULES = (
     "psycopg",
 )
 READY = "ready"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _open_instance(instance_ref_json: str):
@@ -81,6 +82,8 @@ def _run_child(run_id: str, instance_ref_json: str, warm: WarmInstance) -> None:
     try:
         os.setsid()  # its own process group: a signal to the warm process spares it
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # subprocess needs its exit codes
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in any run process
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         sys.stdin.close()
         from dagster._cli.api import _execute_run_command_body
 
@@ -100,12 +103,19 @@ def _run_child(run_id: str, instance_ref_json: str, warm: WarmInstance) -> None:
 
 
 def main() -> None:
+    # Ctrl-C or a stop of `make dev` reaches the whole process group. This process ends
+    # when the daemon that started it closes its stdin or exits, so it leaves both signals
+    # to the daemon (dying half-started made the daemon log a failed warm-up).
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, signal.SIG_IGN)
     for module in PRELOADED_MODULES:
         try:
             importlib.import_module(module)
         except ImportError as err:  # an optional extra is missing: the run will say so
             sys.stderr.write(f"run_worker: not preloading {module}: {err}\n")
     first = sys.stdin.readline()
+    if not first:
+        return  # the launcher went away while this process was starting
     warm = WarmInstance(json.loads(first).get("instance_ref") if first.strip() else None)
     # Children are reaped by the kernel; the launcher checks on them by pid.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
@@ -122,4 +132,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BrokenPipeError:
+        # The launcher went away: nothing is left to answer, not even at exit's flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

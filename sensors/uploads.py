@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from assets.partitions import VIDEO_PARTITIONS_NAME, video_partitions
-from assets.tags import video_run_tags
+from assets.tags import PRIORITY_TAG, video_run_tags
 from resources import AIProviders, VidmineDatabase
 from vidmine.config import ConfigError, VidmineConfig
 from vidmine.db.store import Store
@@ -32,6 +32,7 @@ from vidmine.uploads import (
     UploadFile,
     is_settled,
     look_again,
+    run_priority,
     scan_uploads,
     unsupported_reason,
 )
@@ -126,6 +127,7 @@ def _take_upload(
     upload: UploadFile,
     run_job: str,
     keys_this_tick: set[str],
+    priority: int,
 ) -> tuple[dg.RunRequest | None, str | None, str]:
     """Returns (run request, new partition key, outcome sentence)."""
     profile = upload.profile or config.default_profile
@@ -146,7 +148,7 @@ def _take_upload(
         run_key=f"{key}:{upload.signature}",
         partition_key=key,
         job_name=run_job,
-        tags=video_run_tags(config, profile),
+        tags={**video_run_tags(config, profile), PRIORITY_TAG: str(priority)},
     )
     keys_this_tick.add(key)
     return request, (None if has_partition else key), f"{upload.path.name} -> video {key}"
@@ -201,6 +203,13 @@ def _evaluate_uploads(
     keys_this_tick: set[str] = set()
     outcomes: list[str] = []
     waiting = 0
+    # How many files arrive in this look: more than queue.bulk_files is a bulk drop.
+    arriving = sum(
+        1
+        for u in pending
+        if cursor.taken.get(str(u.path)) != u.signature
+        and is_settled(u, cursor.seen.get(str(u.path)), now, SETTLE_SECONDS)
+    )
     for upload in pending:
         path = str(upload.path)
         if cursor.taken.get(path) == upload.signature:
@@ -212,8 +221,9 @@ def _evaluate_uploads(
         if len(outcomes) >= MAX_FILES_PER_TICK:
             break
         try:
+            priority = run_priority(upload, arriving, config.queue.bulk_files)
             request, key, outcome = _take_upload(
-                context, database.store(), config, upload, job_name, keys_this_tick
+                context, database.store(), config, upload, job_name, keys_this_tick, priority
             )
         except Exception as err:  # a DB outage or a file vanishing: try again next tick
             context.log.warning(f"could not take {path} now, will retry: {err}")

@@ -5,6 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+from dagster_graphql.test.utils import execute_dagster_graphql
+
 from pipeline_defs.ingest import IngestOutcome, ingest_file
 from vidmine.config import load_config
 from vidmine.content import (
@@ -29,6 +36,33 @@ def ingest_ready(
         [(s.stage, s.status, s.error) for s in outcome.stages],
     )
     return outcome
+
+
+UI_PARTITION_STATS = """
+query { assetNodes { assetKey { path } partitionStats { numMaterialized numFailed numPartitions } } }
+"""
+
+
+def ui_partition_stats(instance: dg.DagsterInstance) -> dict[str, dict[str, int]]:
+    """What the Dagster UI shows for each asset's partitions (materialized, failed, how
+    many), asked through its own GraphQL API over vidmine's code location loaded here."""
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="pipeline_defs.definitions", attribute="defs"),
+        location_name="vidmine",
+    )
+    with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace:
+        result = execute_dagster_graphql(workspace.create_request_context(), UI_PARTITION_STATS)
+    assert not result.errors, result.errors
+    return {
+        "/".join(node["assetKey"]["path"]): node["partitionStats"]
+        for node in result.data["assetNodes"]
+    }
+
+
+def partitions_shown_failed(instance: dg.DagsterInstance) -> dict[str, int]:
+    """The assets the Dagster UI shows with failed partitions, and how many."""
+    stats = ui_partition_stats(instance)
+    return {asset: shown["numFailed"] for asset, shown in stats.items() if shown["numFailed"]}
 
 
 def stored_context(store: Store, video_id: str) -> VideoContext:

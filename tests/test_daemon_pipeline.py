@@ -3,11 +3,13 @@ run coordinator with vidmine's run-tag limits and pools, runs forked by vidmine'
 run launcher, steps in the run's process) on real PostgreSQL, ffmpeg and tesseract, with
 the AI stages on the fake OpenAI server (``max_concurrent: 2``, ~200 ms a request).
 
-One deployment, one first wave: two videos and a bad file dropped into ``uploads/`` and
-a third video launched with ``dagster job launch``, all at once. Then:
+One deployment, one first wave: two videos, a bad file and a truncated copy dropped into
+``uploads/`` and a third video launched with ``dagster job launch``, all at once. Then:
 
 - issue 2: the dropped videos become ready with nobody touching anything, the bad file
   is recorded as rejected, the launched run goes through the daemon too;
+- issue 19: the refused files leave no partition, and no asset shows them failed, while
+  their failed runs stay in the run history;
 - issue 3: never more than ``max_concurrent`` requests in flight at the server across
   runs (and it is reached), the run queue holds the provider's runs
   to its limit while another waits, a 429 storm and a hang end in success, and the API
@@ -51,9 +53,11 @@ from dagster_daemon import (
     warm_run_processes,
     write_workspace,
 )
+from pipeline_helpers import partitions_shown_failed
 from psycopg import sql
 
-from assets.tags import FORCE_TAG, video_run_tags
+from assets.partitions import VIDEO_PARTITIONS_NAME
+from assets.tags import FORCE_TAG, PARTITION_TAG, video_run_tags
 from vidmine.config import ConfigError, load_config, parse_config
 from vidmine.db.connection import with_database
 from vidmine.db.store import Store
@@ -332,6 +336,11 @@ class TestThroughTheDaemon:
         by_hand = tiny_video(folder, "by-hand", ("purple", "teal"))
         broken = folder / "broken.mp4"
         broken.write_bytes(os.urandom(4096))
+        # The first two thirds of a video whose index is at the front: it probes fine,
+        # and only reading it through finds it cut short.
+        whole = tiny_video(folder, "cut", ("olive", "gray")).read_bytes()
+        cut = folder / "cut short.mp4"
+        cut.write_bytes(whole[: len(whole) * 2 // 3])
 
         registration = register_upload(deployed.store, by_hand, "standard_audio_visual")
         assert registration.video_id is not None
@@ -349,12 +358,13 @@ class TestThroughTheDaemon:
             deployed.drop(talk, "garden talk.mp4")
             deployed.drop(slides, "slides.mp4")
             deployed.drop(broken, "broken.mp4")
+            deployed.drop(cut, "cut short.mp4")
             launched = launch(deployed, "process_video", registration.video_id)
             assert launched.returncode == 0, launched.stderr[-3000:]
-            # Three videos succeed; the broken file's run fails in its first asset.
+            # Three videos succeed; the broken and cut files' runs fail in their first asset.
             wait_for_runs(
                 deployed.instance,
-                4,
+                5,
                 (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE),
                 timeout_s=300,
                 daemon=deployed.daemon,
@@ -405,7 +415,29 @@ class TestThroughTheDaemon:
         # refused it with the reason.
         (broken,) = [v for v in deployed.store.list_videos() if v.file_name == "broken.mp4"]
         assert broken.status == "failed" and "rejected broken.mp4" in (broken.error or "")
-        assert len(deployed.store.list_videos()) == 4
+        assert len(deployed.store.list_videos()) == 5
+
+    # issue 19
+
+    def test_refused_files_leave_no_partition_and_keep_their_failed_runs(
+        self, deployed: Deployment, first_wave: FirstWave
+    ) -> None:
+        videos = {v.file_name: v.video_id for v in deployed.store.list_videos()}
+        refused = {name: videos[name] for name in ("broken.mp4", "cut short.mp4")}
+        rejections = {Path(r.path).name: r.reason for r in deployed.store.list_rejections()}
+        assert "is incomplete" in rejections["cut short.mp4"], rejections
+        assert rejections["broken.mp4"], rejections
+        good = {*first_wave.dropped.values(), first_wave.launched}
+        assert set(deployed.instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME)) == good
+        assert partitions_shown_failed(deployed.instance) == {}
+        for name, video_id in refused.items():
+            (run,) = deployed.instance.get_runs(
+                filters=dg.RunsFilter(tags={PARTITION_TAG: video_id})
+            )
+            assert run.status == dg.DagsterRunStatus.FAILURE, name
+            assert run.tags["dagster/sensor_name"] == "upload_folder_sensor"
+            logs = [e.message or "" for e in deployed.instance.all_logs(run.run_id)]
+            assert any(f"removed partition {video_id}" in m for m in logs), (name, logs)
 
     def test_every_run_forks_from_the_warm_process_the_daemon_started_first(
         self, deployed: Deployment, first_wave: FirstWave

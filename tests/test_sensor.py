@@ -11,16 +11,14 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from sensor_helpers import RESOURCES, SENSOR, tick
 
 from assets.partitions import VIDEO_PARTITIONS_NAME
 from pipeline_defs.definitions import defs
-from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.db.store import Store
 from vidmine.registration import register_upload
 from vidmine.samples import SampleScene, make_sample_video
-
-SENSOR = defs.get_sensor_def("upload_folder_sensor")
-RESOURCES = {"database": VidmineDatabase(), "media": MediaLibrary(), "providers": AIProviders()}
+from vidmine.uploads import BULK_PRIORITY, INTERACTIVE_PRIORITY
 
 
 @pytest.fixture(scope="module")
@@ -54,18 +52,6 @@ def drop(home: Path, src: Path, name: str, *, age_s: float = 10.0) -> Path:
     past = time.time() - age_s
     os.utime(target, (past, past))
     return target
-
-
-def tick(instance: dg.DagsterInstance, cursor: str | None):
-    """One evaluation, applying its partition requests as the daemon would."""
-    with dg.build_sensor_context(
-        instance=instance, cursor=cursor, definitions=defs, resources=RESOURCES
-    ) as context:
-        result = SENSOR(context)
-    assert isinstance(result, dg.SensorResult)
-    for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    return result
 
 
 def settle(instance: dg.DagsterInstance, cursor: str | None = None):
@@ -257,3 +243,32 @@ def test_an_unusable_home_is_a_skip_not_a_crash(
         result = SENSOR(context)
     assert isinstance(result, dg.SkipReason)
     assert "will retry" in result.skip_message
+
+
+def _variant(src: Path, folder: Path, n: int) -> Path:
+    """The same video with a few bytes after its end: another file, another video."""
+    out = folder / f"variant-{n}.mp4"
+    out.write_bytes(src.read_bytes() + f"variant {n}".encode())
+    return out
+
+
+def test_a_few_files_are_interactive_a_bulk_drop_and_backfill_wait_behind(
+    home: Path, instance, tiny_video: Path, tmp_path: Path
+) -> None:
+    drop(home, tiny_video, "one.mp4")
+    first = settle(instance)
+    (single,) = first.run_requests
+    assert single.tags["dagster/priority"] == str(INTERACTIVE_PRIORITY)
+
+    for n in range(7):  # more than queue.bulk_files (5) arriving together
+        drop(home, _variant(tiny_video, tmp_path, n), f"bulk {n}.mp4")
+    bulk = settle(instance, first.cursor)
+    assert len(bulk.run_requests) == 7
+    assert {r.tags["dagster/priority"] for r in bulk.run_requests} == {str(BULK_PRIORITY)}
+
+    drop(home, _variant(tiny_video, tmp_path, 10), "backfill/archive.mp4")
+    drop(home, _variant(tiny_video, tmp_path, 11), "backfill/fast_audio_only/old talk.mp4")
+    backfill = settle(instance, bulk.cursor)
+    by_profile = {r.tags["vidmine/profile"]: r for r in backfill.run_requests}
+    assert set(by_profile) == {"standard_audio_visual", "fast_audio_only"}
+    assert {r.tags["dagster/priority"] for r in backfill.run_requests} == {str(BULK_PRIORITY)}

@@ -582,8 +582,11 @@ def test_stats_reports_videos_runs_and_provider_calls(env: dict, client: TestCli
 
     def active_runs():
         return [
-            ActiveRun("r1", "process_video", "QUEUED", "a-1", now - timedelta(seconds=30)),
-            ActiveRun("r2", "process_video", "STARTED", "b-2", now - timedelta(seconds=90)),
+            ActiveRun("r1", "process_video", "QUEUED", "a-1", now - timedelta(seconds=30), -10),
+            ActiveRun("r2", "process_video", "STARTED", "b-2", now - timedelta(seconds=90), 10),
+            ActiveRun(
+                "r3", "process_video", "QUEUED", env["video_id"], now - timedelta(seconds=5), 10
+            ),
         ]
 
     app = create_app(
@@ -594,9 +597,16 @@ def test_stats_reports_videos_runs_and_provider_calls(env: dict, client: TestCli
     )
     runs = local_client(app).get("/stats").json()["runs"]
     assert runs["available"] is True
-    assert [r["run_id"] for r in runs["queued"]] == ["r1"]
+    assert [r["run_id"] for r in runs["queued"]] == ["r1", "r3"]
+    assert runs["queued"][0]["priority_label"] == "bulk"
     assert runs["in_progress"][0]["partition"] == "b-2"
+    assert runs["in_progress"][0]["priority_label"] == "interactive"
     assert 89 <= runs["in_progress"][0]["age_s"] < 120
+    # The library shows a video's run: queued, for how long, and its priority.
+    listing = local_client(app).get("/api/videos").json()["videos"]
+    (mine,) = [v for v in listing if v["video_id"] == env["video_id"]]
+    assert mine["run"]["run_id"] == "r3" and mine["run"]["priority"] == 10
+    assert "queued for 5 s · interactive" in local_client(app).get("/library").text
 
 
 def test_token_is_required_when_configured(env: dict) -> None:
@@ -650,7 +660,7 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     )
     assert {"/healthz", "/stats"} <= set(schema["paths"])
     params = {p["name"] for p in schema["paths"]["/api/search"]["get"]["parameters"]}
-    assert params == {"q", "video", "kind", "limit", "speaker"}
+    assert params == {"q", "video", "kind", "limit", "group", "speaker"}
     assert not any(p["required"] for p in schema["paths"]["/api/search"]["get"]["parameters"])
     upload = schema["paths"]["/api/uploads"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]

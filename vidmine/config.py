@@ -109,6 +109,14 @@ class MediaLimits(_Strict):
     max_height: int | None = Field(default=4320, gt=0)
 
 
+class QueueConfig(_Strict):
+    """How the upload sensor sorts runs in Dagster's queue: files dropped into
+    ``uploads/backfill/``, or more than ``bulk_files`` settling in one look at the folder,
+    are bulk work and start after interactive work (a web upload, a few files dropped)."""
+
+    bulk_files: int = Field(default=5, ge=1)
+
+
 class PlaybackConfig(_Strict):
     """The playback copy (``normalized.mp4``) the web player streams. A source every browser
     plays as it is (H.264 yuv420p at most ``remux_max_height`` lines and 30 fps, in MP4, MOV
@@ -158,6 +166,7 @@ class VidmineConfig(_Strict):
     limits: MediaLimits = Field(default_factory=MediaLimits)
     playback: PlaybackConfig = Field(default_factory=PlaybackConfig)
     speakers: SpeakersConfig = Field(default_factory=SpeakersConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> VidmineConfig:

@@ -32,7 +32,12 @@ class Registration:
 
 
 class SourceRejected(Exception):
-    """The file is not a video vidmine can take; the message says why and what to do."""
+    """The file is not a video vidmine can take; the message says why and what to do.
+    ``twin``: the video whose content it repeats, when that is why (that video is good)."""
+
+    def __init__(self, message: str, *, twin: str | None = None) -> None:
+        super().__init__(message)
+        self.twin = twin
 
 
 def register_upload(store: Store, path: Path, profile: str) -> Registration:
@@ -65,7 +70,10 @@ def verify_source(
 ) -> VerifiedSource:
     """Probe and hash the video's file, store both, and raise ``SourceRejected`` for a file
     that is unreadable, incomplete (a copy cut short), changed since it was registered, or
-    the same content as another video (judged by the full sha256). Rejections are recorded with their reason."""
+    the same content as another video (judged by the full sha256). A file refused for what
+    it is (unreadable, incomplete, a duplicate) is recorded in ``upload_rejections`` with
+    the reason; one gone or changed since is not (what is at the path now is another
+    upload, which the sensor takes on its own)."""
     path = Path(video.source_path)
     if not path.is_file():
         raise SourceRejected(
@@ -99,7 +107,7 @@ def verify_source(
             f"the same content as video {twin.video_id} ({twin.file_name}); not processed twice"
         )
         store.record_rejection(str(path), stat.st_size, stat.st_mtime, reason)
-        raise SourceRejected(reason)
+        raise SourceRejected(reason, twin=twin.video_id)
     store.set_video_sha256(video.video_id, sha)
     store.update_probe(video.video_id, probe)
     return VerifiedSource(probe, sha)

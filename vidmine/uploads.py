@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 PARTIAL_SUFFIXES = frozenset({".part", ".crdownload", ".tmp", ".partial", ".download", ".swp"})
 KEY_HASH_CHARS = 10
 MAX_SLUG_CHARS = 40
+# Files dropped under uploads/backfill/ (or uploads/backfill/<profile>/) are bulk work.
+BACKFILL_FOLDER = "backfill"
+# Dagster's queue starts the runs of higher priority first (the dagster/priority tag).
+INTERACTIVE_PRIORITY = 10
+BULK_PRIORITY = -10
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class UploadFile:
     # When the file arrived or last changed (rename, copy, write): unlike mtime, no copy
     # tool can set it to the past, so the sensor's cursor can be a watermark on it.
     ctime_ns: int = 0
+    backfill: bool = False  # dropped under uploads/backfill/: bulk work
 
     @property
     def signature(self) -> str:
@@ -63,13 +69,17 @@ def video_key(file_name: str, sha256: str) -> str:
 
 
 def scan_uploads(uploads_dir: Path) -> list[UploadFile]:
-    """Every regular file under ``uploads_dir`` (one level of profile sub-folders),
-    skipping hidden files and names of files still being downloaded."""
+    """Every regular file under ``uploads_dir`` (one level of profile sub-folders, and the
+    same again under ``backfill/``), skipping hidden files and names of files still being
+    downloaded."""
     if not uploads_dir.is_dir():
         return []
     found: list[UploadFile] = []
     for path in sorted(uploads_dir.rglob("*")):
         rel = path.relative_to(uploads_dir)
+        backfill = len(rel.parts) > 1 and rel.parts[0] == BACKFILL_FOLDER
+        if backfill:
+            rel = Path(*rel.parts[1:])
         if any(part.startswith(".") for part in rel.parts) or len(rel.parts) > 2:
             continue
         if path.suffix.lower() in PARTIAL_SUFFIXES:
@@ -81,8 +91,25 @@ def scan_uploads(uploads_dir: Path) -> list[UploadFile]:
         if not path.is_file():
             continue
         profile = rel.parts[0] if len(rel.parts) == 2 else None
-        found.append(UploadFile(path, stat.st_size, stat.st_mtime, profile, stat.st_ctime_ns))
+        found.append(
+            UploadFile(path, stat.st_size, stat.st_mtime, profile, stat.st_ctime_ns, backfill)
+        )
     return found
+
+
+def run_priority(upload: UploadFile, files_arriving: int, bulk_files: int) -> int:
+    """A person who drops or uploads a few files should not wait behind a backfill: a file
+    under ``uploads/backfill/``, or one of more than ``bulk_files`` arriving together, is
+    bulk work; anything else is interactive and starts first."""
+    if upload.backfill or files_arriving > bulk_files:
+        return BULK_PRIORITY
+    return INTERACTIVE_PRIORITY
+
+
+def priority_label(priority: int | None) -> str | None:
+    if priority is None:
+        return None
+    return "interactive" if priority > 0 else "bulk" if priority < 0 else "normal"
 
 
 def unsupported_reason(upload: UploadFile, known_profiles: set[str]) -> str | None:

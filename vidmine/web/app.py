@@ -43,10 +43,10 @@ from vidmine.media.ffmpeg import MediaError
 from vidmine.media.probe import probe_media
 from vidmine.providers.base import CallRecord, TextGenerator
 from vidmine.providers.minilm import EMBED_THREADS_ENV
-from vidmine.search import search_text
+from vidmine.search import search_answer, search_text
 from vidmine.settings import VidmineHome
 from vidmine.transcript import clock, to_srt, to_vtt
-from vidmine.uploads import limits_problem, scan_uploads
+from vidmine.uploads import limits_problem, priority_label, scan_uploads
 from vidmine.web import payloads
 from vidmine.web.auth import TokenGuard
 from vidmine.web.errors import error_response, for_programs
@@ -308,7 +308,8 @@ def create_app(
 
     # --- search ---------------------------------------------------------------------------
 
-    def run_search(request: Request) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    def run_search(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The answer (vidmine.search.search_answer, hits as payloads) and the filters."""
         params = request.query_params
         query = params.get("q", "").strip()
         video = params.get("video") or None
@@ -324,28 +325,34 @@ def create_app(
             raise ApiError(400, f"limit must be a whole number, got {raw_limit!r}") from None
         if not 1 <= limit <= MAX_SEARCH_LIMIT:
             raise ApiError(400, f"limit must be between 1 and {MAX_SEARCH_LIMIT}, got {limit}")
+        group = params.get("group") or None
+        if group not in (None, "video"):
+            raise ApiError(400, f"group must be 'video' or absent, got {group!r}")
         speaker = " ".join(params.get("speaker", "").split()) or None
         if speaker is not None and len(speaker) > 80:
             raise ApiError(400, "speaker must be at most 80 characters")
-        filters = {"video": video, "kind": kind, "limit": limit, "speaker": speaker}
-        if not query:
-            return query, [], filters
-        hits = search_text(
-            store,
-            embedder,
-            query,
-            video_id=video,
-            kind=kind,
-            limit=limit,
-            embed_lock=embed_guard,
-            speaker=speaker,
+        filters = {"video": video, "kind": kind, "limit": limit, "group": group, "speaker": speaker}
+        hits = []
+        if query:
+            hits = search_text(
+                store,
+                embedder,
+                query,
+                video_id=video,
+                kind=kind,
+                limit=limit,
+                embed_lock=embed_guard,
+                speaker=speaker,
+            )
+        answer = search_answer(
+            query, hits, group=group == "video", hit_payload=payloads.hit_payload
         )
-        return query, [payloads.hit_payload(hit) for hit in hits], filters
+        return answer, filters
 
     def api_search(request: Request) -> Response:
         """Search transcripts, on-screen text and captions across videos (contract: vidmine.web.openapi)."""
-        query, hits, _ = run_search(request)
-        return _json({"query": query, "hits": hits})
+        answer, _ = run_search(request)
+        return _json(answer)
 
     def run_ask(request: Request) -> dict[str, Any]:
         params = request.query_params
@@ -372,25 +379,38 @@ def create_app(
         mode = request.query_params.get("mode") or "search"
         if mode not in ("search", "ask"):
             raise ApiError(400, f"mode must be search or ask, got {mode!r}")
-        answer = None
-        if mode == "ask" and request.query_params.get("q", "").strip():
-            answer = _jsonable(run_ask(request))
-            video = request.query_params.get("video") or None
-            query, hits = answer["question"], []
-            filters = {"video": video, "kind": None, "speaker": None}
-        else:
-            query, hits, filters = run_search(request)
         videos = store.list_videos()
+        if mode == "ask" and request.query_params.get("q", "").strip():
+            asked = _jsonable(run_ask(request))
+            video = request.query_params.get("video") or None
+            return render(
+                "search.html",
+                page="search",
+                query=asked["question"],
+                hits=[],
+                nothing_found=False,
+                message=None,
+                groups=None,
+                filters={"video": video, "kind": None, "group": None, "speaker": None},
+                videos=videos,
+                kinds=payloads.KIND_LABELS,
+                mode=mode,
+                answer=asked,
+            )
+        found, filters = run_search(request)
         return render(
             "search.html",
             page="search",
-            query=query,
-            hits=hits,
+            query=found["query"],
+            hits=found["hits"],
+            nothing_found=found["nothing_found"],
+            message=found["message"],
+            groups=found.get("groups"),
             filters=filters,
             videos=videos,
             kinds=payloads.KIND_LABELS,
             mode=mode,
-            answer=answer,
+            answer=None,
         )
 
     # --- videos ---------------------------------------------------------------------------
@@ -413,9 +433,16 @@ def create_app(
         now = datetime.now(UTC)
         for upload in waiting:
             upload["age_s"] = round((now - upload["uploaded_at"]).total_seconds(), 1)
+        queue = run_queue()
+        run_of = {run["partition"]: run for run in queue["queued"] + queue["in_progress"]}
+        summaries = []
+        for video in videos:
+            summary = payloads.video_summary(video, store.stage_states(video.video_id))
+            summary["run"] = run_of.get(video.video_id)  # queued or in progress, else None
+            summaries.append(summary)
         return {
             "pipeline": dataclasses.asdict(pipeline_state()),
-            "videos": [payloads.video_summary(v, store.stage_states(v.video_id)) for v in videos],
+            "videos": summaries,
             "rejected": rejected,
             # Files in uploads/ that the pipeline has not registered (or refused) yet.
             "waiting": [w for w in waiting if w["file_name"] not in rejected_names],
@@ -606,33 +633,40 @@ def create_app(
             )
         return JSONResponse({"status": "ok", "database": "reachable"})
 
+    def run_queue() -> dict[str, Any]:
+        """Dagster's runs queued and in progress, oldest first, with their age and priority."""
+        runs: dict[str, Any] = {"available": False, "queued": [], "in_progress": []}
+        if active_runs is None:
+            runs["reason"] = "no Dagster instance given to this server"
+            return runs
+        try:
+            now = datetime.now(UTC)
+            for run in active_runs():
+                created = run.created_at
+                if created.tzinfo is None:
+                    created = created.replace(tzinfo=UTC)
+                item = {
+                    "run_id": run.run_id,
+                    "job_name": run.job_name,
+                    "status": run.status,
+                    "partition": run.partition,
+                    "created_at": created,
+                    "age_s": round((now - created).total_seconds(), 1),
+                    "priority": run.priority,
+                    "priority_label": priority_label(run.priority),
+                }
+                runs["queued" if run.status == "QUEUED" else "in_progress"].append(item)
+            runs["available"] = True
+        except Exception as err:
+            log.exception("listing Dagster runs failed")
+            runs["reason"] = f"the Dagster instance did not answer: {err}"
+        return runs
+
     def stats(request: Request) -> Response:
         """Videos by status, runs queued and in progress, provider calls and cost (contract: vidmine.web.openapi)."""
         videos = store.list_videos()
         library = library_payload()
-        runs: dict[str, Any] = {"available": False, "queued": [], "in_progress": []}
-        if active_runs is None:
-            runs["reason"] = "no Dagster instance given to this server"
-        else:
-            try:
-                now = datetime.now(UTC)
-                for run in active_runs():
-                    created = run.created_at
-                    if created.tzinfo is None:
-                        created = created.replace(tzinfo=UTC)
-                    item = {
-                        "run_id": run.run_id,
-                        "job_name": run.job_name,
-                        "status": run.status,
-                        "partition": run.partition,
-                        "created_at": created,
-                        "age_s": round((now - created).total_seconds(), 1),
-                    }
-                    runs["queued" if run.status == "QUEUED" else "in_progress"].append(item)
-                runs["available"] = True
-            except Exception as err:
-                log.exception("listing Dagster runs failed")
-                runs["reason"] = f"the Dagster instance did not answer: {err}"
+        runs = run_queue()
         summary = store.provider_call_summary()
         calls = embedding_calls or QueryEmbeddingCalls()
         return _json(

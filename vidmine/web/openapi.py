@@ -49,9 +49,20 @@ class Hit(Answer):
     speaker: str | None = None  # who said it (speech, once the speakers stage ran)
 
 
+class VideoMoments(Answer):
+    video_id: str
+    file_name: str
+    moments: int
+    label: str  # "3 moments in talk.mp4"
+    hits: list[Hit]
+
+
 class SearchAnswer(Answer):
     query: str
     hits: list[Hit]
+    nothing_found: bool  # a query was asked and nothing matched
+    message: str | None  # then, what to tell a person
+    groups: list[VideoMoments] | None = None  # with group=video: the video of the best hit first
 
 
 class Citation(Answer):
@@ -113,6 +124,21 @@ class VideoSummary(Answer):
     has_video: bool | None
 
 
+class QueuedRun(Answer):
+    run_id: str
+    job_name: str
+    status: str
+    partition: str | None
+    created_at: datetime
+    age_s: float
+    priority: int | None
+    priority_label: str | None
+
+
+class LibraryVideo(VideoSummary):
+    run: QueuedRun | None
+
+
 class Rejection(Answer):
     file_name: str
     reason: str
@@ -135,7 +161,7 @@ class PipelineState(Answer):
 
 class LibraryAnswer(Answer):
     pipeline: PipelineState
-    videos: list[VideoSummary]
+    videos: list[LibraryVideo]
     rejected: list[Rejection]
     waiting: list[WaitingUpload]
 
@@ -217,6 +243,7 @@ SEARCH_PARAMETERS = (
         {"type": "string", "maxLength": 80},
         'only what this speaker said: a name given to a speaker, "Speaker 2", or its key "2"',
     ),
+    Parameter("group", {"type": "string", "enum": ["video"]}, "also group the hits by video"),
 )
 BAD_PARAMETER = "a bad or unknown parameter, named in error"
 
@@ -227,8 +254,9 @@ ENDPOINTS = (
         "Search transcripts, on-screen text and captions across videos",
         SearchAnswer,
         "The hits of `vidmine search --json`, best first, each with video_url (playable, "
-        "seekable, the moment as a #t= fragment), thumbnail_url (JPEG) and page_url. A query "
-        "that matches nothing answers an empty list.",
+        "seekable, the moment as a #t= fragment), thumbnail_url (JPEG) and page_url. Only what "
+        "matches is returned: a query nothing matches gives no hits, nothing_found true and a "
+        "message to show. group=video adds groups, one per video.",
         SEARCH_PARAMETERS,
         {400: BAD_PARAMETER},
     ),

@@ -21,6 +21,7 @@ class ActiveRun:
     status: str  # QUEUED, STARTING or STARTED (Dagster's names)
     partition: str | None
     created_at: datetime
+    priority: int | None = None  # Dagster's dagster/priority tag: higher starts first
 
 
 class ActiveRuns(Protocol):

@@ -1,0 +1,192 @@
+"""The quality figures a speed change must not trade away, measured on third-party media
+with ground truth (``../shared/media``), before and after in one run.
+
+    .venv/bin/python bench/quality.py [--baseline-repo ../vidmine-before] [--long-video 1080]
+
+- speech: JFK word-exact (Whisper base, the default); word error rate against the human
+  transcript of a real two-person phone call (``diarization/sample.stm``); the German half
+  of English-then-German speech told as German (and its word error rate);
+- OCR: tesseract's reading of ``phototest.tif`` against its exact text (character error
+  rate); with ``--long-video``, the distinct texts found on the speed benchmark's video
+  (``bench/media.py``) and the share of the baseline's texts found again;
+- scenes: every PySceneDetect AdaptiveDetector golden, cut for cut.
+- search: precision@1 of the labelled search benchmark (``bench/search_quality.py``) when
+  it is there.
+
+Each checkout is measured in a process of its own, importing that checkout's ``vidmine``
+(``PYTHONPATH``) with this virtual environment, so the two columns come from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "media"
+sys.path.insert(0, str(REPO / "tests"))  # the WER helper and the German speech maker
+
+JFK = (
+    "and so my fellow americans ask not what your country can do for you "
+    "ask what you can do for your country"
+)
+GOALS = {
+    "jfk_word_exact": "yes",
+    "call_wer": "<= before",
+    "german_told": "yes",
+    "german_wer": "<= before",
+    "phototest_cer": "0",
+    "scene_goldens_exact": "all",
+    "long_video_texts": "",
+    "long_video_texts_recall": ">= 0.98",
+    "search_precision_at_1": ">= before",
+}
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z' ]", " ", text.lower()).split())
+
+
+def character_error_rate(reference: str, hypothesis: str) -> float:
+    ref, hyp = " ".join(reference.split()), " ".join(hypothesis.split())
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, start=1):
+        diagonal, row[0] = row[0], i
+        for j, h in enumerate(hyp, start=1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (r != h))
+    return row[len(hyp)] / max(len(ref), 1)
+
+
+def speech_figures(scratch: Path) -> dict:
+    from media_helpers import english_then_german, ffmpeg, word_error_rate
+
+    from vidmine.providers.local import LocalTranscriber
+
+    transcriber = LocalTranscriber()
+    jfk_wav = scratch / "jfk.wav"
+    ffmpeg("-i", str(SHARED / "audio/jfk.flac"), "-ac", "1", "-ar", "16000", str(jfk_wav))
+    jfk = " ".join(s.text for s in transcriber.transcribe(jfk_wav))
+    call_wav = SHARED / "diarization/sample.wav"
+    reference = " ".join(
+        line.split(None, 5)[5]
+        for line in sorted(
+            (SHARED / "diarization/sample.stm").read_text().splitlines(),
+            key=lambda line: float(line.split()[3]),
+        )
+        if len(line.split(None, 5)) > 5
+    )
+    call = " ".join(s.text for s in transcriber.transcribe(call_wav))
+    mixed, german_start = english_then_german(scratch)
+    german = [s for s in transcriber.transcribe(mixed) if (s.start_s + s.end_s) / 2 >= german_start]
+    from media_helpers import GERMAN_SENTENCE
+
+    return {
+        "jfk_word_exact": "yes" if _words(jfk) == JFK else f"no: {jfk!r}",
+        "call_wer": round(word_error_rate(reference, call), 3),
+        "german_told": "yes" if german and {s.language for s in german} == {"de"} else "no",
+        "german_wer": round(word_error_rate(GERMAN_SENTENCE, " ".join(s.text for s in german)), 3),
+    }
+
+
+def ocr_figures() -> dict:
+    from PIL import Image
+
+    from vidmine.media.ocr import read_images
+
+    page = SHARED / "tesseract/phototest.tif"
+    (reading,) = read_images([Image.open(page)])
+    truth = (SHARED / "tesseract/phototest.txt").read_text()
+    return {"phototest_cer": round(character_error_rate(truth, reading.text), 4)}
+
+
+def scene_figures() -> dict:
+    from vidmine.media.scenes import detect_scenes, scene_cuts
+
+    goldens = sorted((SHARED / "pyscenedetect/goldens").glob("*.AdaptiveDetector.default.json"))
+    exact = 0
+    for golden in goldens:
+        video = SHARED / "pyscenedetect" / golden.name.split(".AdaptiveDetector")[0]
+        cuts = scene_cuts(detect_scenes(video))
+        exact += cuts == json.loads(golden.read_text())["cuts"]
+    return {"scene_goldens_exact": f"{exact}/{len(goldens)}"}
+
+
+def long_video_texts(height: int, scratch: Path) -> list[str]:
+    sys.path.insert(0, str(REPO / "bench"))
+    from media import long_speech_video
+
+    from vidmine.media.ocr import ocr_video
+
+    result = ocr_video(long_speech_video(height), 0.5, scratch / "samples")
+    return sorted({" ".join(t.text.split()) for t in result.texts})
+
+
+def search_figures() -> dict:
+    script = REPO / "bench" / "search_quality.py"
+    if not script.is_file():
+        return {}
+    done = subprocess.run(
+        [sys.executable, str(script), "--json"], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        return {"search_precision_at_1": f"failed: {done.stderr.strip()[-200:]}"}
+    return {"search_precision_at_1": json.loads(done.stdout).get("precision_at_1")}
+
+
+def measure(long_video: int | None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="vidmine-quality-") as scratch_name:
+        scratch = Path(scratch_name)
+        figures = {**speech_figures(scratch), **ocr_figures(), **scene_figures()}
+        if long_video:
+            figures["long_video_texts"] = long_video_texts(long_video, scratch)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline-repo", type=Path, help="another vidmine checkout")
+    parser.add_argument("--long-video", type=int, metavar="HEIGHT", help="OCR the long video")
+    parser.add_argument("--json", action="store_true", help="print this checkout's figures")
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        raise SystemExit(f"{SHARED} is missing: the figures need ../shared/media")
+    if args.json:
+        print(json.dumps(measure(args.long_video)))
+        return 0
+    columns = {}
+    checkouts = {"after": REPO}
+    if args.baseline_repo:
+        checkouts = {"before": args.baseline_repo.resolve(), **checkouts}
+    for name, repo in checkouts.items():
+        command = [sys.executable, __file__, "--json"]
+        if args.long_video:
+            command += ["--long-video", str(args.long_video)]
+        env = {**os.environ, "PYTHONPATH": str(repo), "HF_HUB_OFFLINE": "1"}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        columns[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        columns[name].update(search_figures() if name == "after" else {})
+    if args.long_video:
+        texts = {name: set(figures.pop("long_video_texts")) for name, figures in columns.items()}
+        base = texts.get("before", texts["after"])
+        for name, found in texts.items():
+            columns[name]["long_video_texts"] = len(found)
+            columns[name]["long_video_texts_recall"] = round(
+                len(found & base) / max(len(base), 1), 3
+            )
+    names = list(columns)
+    print(f"{'figure':<26}" + "".join(f"{n:>16}" for n in names) + f"{'goal':>16}")
+    for key in GOALS:
+        if any(key in figures for figures in columns.values()):
+            cells = "".join(f"{columns[n].get(key, '-')!s:>16}" for n in names)
+            print(f"{key:<26}{cells}{GOALS[key]:>16}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
