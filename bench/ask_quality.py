@@ -104,12 +104,15 @@ def run(label: str, store, embedder, generator) -> dict:
     from vidmine.ask import ask
 
     cited_right, first_right, latencies, modes, busy, recall = 0, 0, [], [], 0, 0
+    missed: list[str] = []
     for question in QUESTIONS:
         started = time.monotonic()
         answer = ask(store, embedder, question.text, generator=generator)
         latencies.append(time.monotonic() - started)
         marks = right(answer.citations, question)
         cited_right += any(marks)
+        if not any(marks):
+            missed.append(question.text)
         first_right += bool(marks and marks[0])
         recall += any(right(answer.moments or answer.citations, question))
         modes.append(answer.mode if answer.supported else f"{answer.mode} (not supported)")
@@ -124,6 +127,7 @@ def run(label: str, store, embedder, generator) -> dict:
         "p95_ms": 1000 * percentile(latencies, 0.95),
         "modes": {m: modes.count(m) for m in sorted(set(modes))},
         "busy": busy,
+        "missed": missed,
     }
 
 
@@ -186,6 +190,9 @@ def main() -> None:
             f"| {row['label']} | {row['cited_right']:.0%} | {row['first_right']:.0%} | "
             f"{row['recall']:.0%} | {row['p50_ms']:.0f} ms | {row['p95_ms']:.0f} ms | {modes} |"
         )
+    for row in rows:
+        if row["missed"]:
+            print(f"{row['label']}: no right moment cited for: " + "; ".join(row["missed"]))
     if not args.keep:
         subprocess.run([str(VIDMINE.parent / "python"), "-c",
                         "from vidmine.db.connection import stop_embedded; from vidmine.settings import VidmineHome; "
