@@ -28,6 +28,7 @@ server is honoured as given, and an answer that came back malformed
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import logging
 import math
@@ -50,6 +51,24 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MINUTE_MS = 60_000
+# Set by without_waiting(): requests in this context fail at once instead of queueing.
+_NO_WAIT: contextvars.ContextVar[bool] = contextvars.ContextVar("vidmine_no_wait", default=False)
+
+
+class SlotsBusyError(RuntimeError):
+    """Every request slot of the provider is taken, and the caller asked not to wait."""
+
+
+@contextmanager
+def without_waiting() -> Iterator[None]:
+    """Requests made in this block (in this thread) take a free request slot or raise
+    :class:`SlotsBusyError` at once, never queue: work that can be skipped and asked for
+    again (a question on a web page) must not pile up behind the pipeline's requests."""
+    token = _NO_WAIT.set(True)
+    try:
+        yield
+    finally:
+        _NO_WAIT.reset(token)
 
 
 @dataclass(frozen=True)
@@ -121,20 +140,47 @@ class ProviderLimiter:
 
     @contextmanager
     def request_slot(self, tokens: int = 0) -> Iterator[None]:
-        """Hold one in-flight slot for one HTTP attempt; blocks until all limits allow it."""
-        with self._slots, self._shared_slot():
-            self._requests.try_acquire(self.name)
-            if self._tokens is not None and tokens > 0:
-                # A request bigger than a minute's budget waits for a full bucket.
-                self._tokens.try_acquire(self.name, weight=min(tokens, self._tpm_burst))
-            with self._count_lock:
-                self._in_flight += 1
-                self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        """Hold one in-flight slot for one HTTP attempt; blocks until all limits allow it
+        (inside :func:`without_waiting`, raises :class:`SlotsBusyError` when no slot is free)."""
+        if _NO_WAIT.get():
+            with self._slot_now(), self._counted(tokens):
+                yield
+            return
+        with self._slots, self._shared_slot(), self._counted(tokens):
+            yield
+
+    @contextmanager
+    def _slot_now(self) -> Iterator[None]:
+        busy = f"{self.name}: all {self.max_concurrent} request slots are taken"
+        if not self._slots.acquire(blocking=False):
+            raise SlotsBusyError(busy)
+        try:
+            held = self.shared_slots.try_acquire() if self.shared_slots is not None else None
+            if self.shared_slots is not None and held is None:
+                raise SlotsBusyError(busy + " (by other processes)")
             try:
                 yield
             finally:
-                with self._count_lock:
-                    self._in_flight -= 1
+                if held is not None and self.shared_slots is not None:
+                    self.shared_slots.release(held)
+        finally:
+            self._slots.release()
+
+    @contextmanager
+    def _counted(self, tokens: int) -> Iterator[None]:
+        """The per-minute buckets and the in-flight count, once a slot is held."""
+        self._requests.try_acquire(self.name)
+        if self._tokens is not None and tokens > 0:
+            # A request bigger than a minute's budget waits for a full bucket.
+            self._tokens.try_acquire(self.name, weight=min(tokens, self._tpm_burst))
+        with self._count_lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._count_lock:
+                self._in_flight -= 1
 
     def _shared_slot(self) -> AbstractContextManager[object]:
         # Taken after the process's own slot: a process never has more threads waiting
@@ -291,6 +337,8 @@ def call_with_retries(
     )
     try:
         value = retrying(one_attempt)
+    except SlotsBusyError:
+        raise  # not a failure of the provider: the caller chose not to wait
     except Exception as error:
         raise RequestFailed(error, retries=max(0, attempts - 1)) from error
     return value, attempts - 1
