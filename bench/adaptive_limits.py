@@ -29,25 +29,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psycopg
+from provider_concurrency import database, spawn_worker
 
-from vidmine.db.migrate import migrate
-from vidmine.settings import VidmineHome
 from vidmine.testing.fake_openai import FakeOpenAI, running_fake_openai
 
-REPO = Path(__file__).resolve().parents[1]
 BENCH_RPM = 1_000_000.0
 SAMPLE_S = 0.05
 
@@ -136,29 +128,9 @@ class Sampler:
         self._stop.set()
 
 
-def database(args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
-    url = args.database_url or os.environ.get("DATABASE_URL", "").strip()
-    if url:
-        migrate(url)
-        return url, lambda: None
-    from vidmine.db.connection import ensure_embedded, stop_embedded
-
-    root = Path(tempfile.mkdtemp(prefix="vmbench"))
-    home = VidmineHome(root)
-
-    def cleanup() -> None:
-        stop_embedded(home)
-        shutil.rmtree(root, ignore_errors=True)
-
-    url = ensure_embedded(home)
-    migrate(url)
-    return url, cleanup
-
-
 def start_workers(
     fake: FakeOpenAI, slots_url: str, provider: str, concurrency: int, count: int
 ) -> list[subprocess.Popen[str]]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     workers = []
     for number in range(count):
         spec = {
@@ -169,15 +141,7 @@ def start_workers(
             "slots_url": slots_url,
             "name": f"worker{number}",
         }
-        workers.append(
-            subprocess.Popen(
-                [sys.executable, "-c", WORKER, json.dumps(spec)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-        )
+        workers.append(spawn_worker(WORKER, spec))
     for worker in workers:
         if worker.stdout is None or worker.stdout.readline().strip() != "ready":
             raise RuntimeError("a benchmark worker failed to start")
