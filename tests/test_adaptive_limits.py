@@ -203,3 +203,28 @@ def test_an_overloaded_server_fails_no_call_while_the_limit_falls_then_recovers(
     assert after.limit == 8.0 and after.concurrency == 8
     assert all(call.status == "ok" for call in recorder.calls)
     assert sum(call.retries for call in recorder.calls) == storm["served_429"]
+
+
+def test_without_a_database_the_limit_adapts_within_the_process() -> None:
+    recorder = MemoryRecorder()
+    with running_fake_openai(latency_ms=20, throttle_above=2) as fake:
+        embedder = OpenAIEmbedder(
+            provider=f"alone-{uuid.uuid4().hex[:6]}",
+            model="text-embedding-3-small",
+            dimensions=8,
+            batch_size=1,
+            config=ProviderConfig(
+                base_url=fake.base_url, max_concurrent=6, requests_per_minute=60_000
+            ),
+            recorder=recorder,
+            retry_policy=RetryPolicy(max_retries=5, initial_backoff_s=0.05, max_backoff_s=0.2),
+        )
+        assert len(embedder.embed([f"text {i}" for i in range(30)])) == 30
+        during = embedder._limiter.limit
+        fake.configure(throttle_above=None)
+        assert len(embedder.embed([f"later {i}" for i in range(60)])) == 60
+        served = fake.stats()
+    assert served["served_429"] >= 1 and served["max_in_flight"] <= 6
+    assert during.decreased_at is not None and during.limit < 4
+    assert embedder._limiter.limit.limit == 6.0
+    assert all(call.status == "ok" for call in recorder.calls)
