@@ -84,3 +84,23 @@ def test_stats_without_providers_or_runs_has_an_empty_section(
     answer = local_client(app).get("/stats").json()
     assert answer["providers"] == {"available": True, "window_s": 600, "by_provider": []}
     assert 'id="providers"' not in local_client(app).get("/library").text
+
+
+def test_the_run_lister_reads_each_runs_providers_from_its_tags() -> None:
+    import dagster as dg
+
+    from pipeline_defs.instance import active_runs_lister
+
+    @dg.op
+    def step() -> None:
+        pass
+
+    @dg.job
+    def job() -> None:
+        step()
+
+    tags = {"vidmine/provider/openai": "true", "vidmine/provider/local": "true"}
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.create_run_for_job(job, tags={**tags, "dagster/priority": "5"})
+        (run,) = active_runs_lister(instance)()
+    assert run.providers == ("local", "openai") and run.priority == 5
