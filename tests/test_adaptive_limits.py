@@ -201,7 +201,7 @@ def test_an_overloaded_server_fails_no_call_while_the_limit_falls_then_recovers(
     assert during.decreased_at is not None and during.limit < 6
     assert during.too_many_requests == storm["served_429"]
     assert after.limit == 8.0 and after.concurrency == 8
-    assert all(call.status == "ok" for call in recorder.calls)
+    assert [call.error for call in recorder.calls if call.status != "ok"] == []
     assert sum(call.retries for call in recorder.calls) == storm["served_429"]
 
 
@@ -224,7 +224,9 @@ def test_without_a_database_the_limit_adapts_within_the_process() -> None:
         fake.configure(throttle_above=None)
         assert len(embedder.embed([f"later {i}" for i in range(60)])) == 60
         served = fake.stats()
-    assert served["served_429"] >= 1 and served["max_in_flight"] <= 6
-    assert during.decreased_at is not None and during.limit < 4
+    assert served["served_429"] >= 1 and served["max_in_flight"] <= 6, served
+    # Lowered, and still below the ceiling when the storm ends (where in its sawtooth
+    # depends on how the requests happened to overlap).
+    assert during.decreased_at is not None and during.limit < 6, during
     assert embedder._limiter.limit.limit == 6.0
-    assert all(call.status == "ok" for call in recorder.calls)
+    assert [call.error for call in recorder.calls if call.status != "ok"] == []
