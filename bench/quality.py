@@ -127,16 +127,21 @@ def long_video_texts(height: int, scratch: Path) -> list[str]:
     return sorted({" ".join(t.text.split()) for t in result.texts})
 
 
-def search_figures() -> dict:
+def search_figures(baseline: Path | None) -> dict[str, float | str]:
+    """precision@1 of ``bench/search_quality.py`` per version ("before", "after"), from
+    its own before/after run on one database."""
     script = REPO / "bench" / "search_quality.py"
     if not script.is_file():
         return {}
-    done = subprocess.run(
-        [sys.executable, str(script), "--json"], capture_output=True, text=True, check=False
-    )
+    command = [sys.executable, str(script), "--repeats", "1"]
+    if baseline is not None:
+        command += ["--baseline-repo", str(baseline)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        return {"search_precision_at_1": f"failed: {done.stderr.strip()[-200:]}"}
-    return {"search_precision_at_1": json.loads(done.stdout).get("precision_at_1")}
+        return {"after": f"failed: {done.stderr.strip()[-120:]}"}
+    values = re.findall(r"precision@1 ([0-9.]+)", done.stdout)
+    names = ["before", "after"] if baseline is not None else ["after"]
+    return dict(zip(names, (float(v) for v in values), strict=False))
 
 
 def measure(long_video: int | None) -> dict:
@@ -170,7 +175,8 @@ def main() -> int:
         env = {**os.environ, "PYTHONPATH": str(repo), "HF_HUB_OFFLINE": "1"}
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
         columns[name] = json.loads(done.stdout.strip().splitlines()[-1])
-        columns[name].update(search_figures() if name == "after" else {})
+    for name, precision in search_figures(args.baseline_repo).items():
+        columns[name]["search_precision_at_1"] = precision
     if args.long_video:
         texts = {name: set(figures.pop("long_video_texts")) for name, figures in columns.items()}
         base = texts.get("before", texts["after"])

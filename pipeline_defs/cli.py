@@ -116,6 +116,8 @@ def _print_outcome(outcome) -> None:
 @app.command()
 def status(as_json: JsonFlag = False) -> None:
     """List videos with their status and the state of each stage."""
+    from vidmine.db.speakers import load_speakers
+
     store = _store()
     videos = store.list_videos()
     rows = []
@@ -132,6 +134,16 @@ def status(as_json: JsonFlag = False) -> None:
                 "languages": video.languages,  # spoken, most first (by speech seconds)
                 "stages": {name: st.status for name, st in states.items()},
                 "provider_calls": store.provider_call_summary(video.video_id),
+                # who speaks, most talk first (empty until the speakers stage ran)
+                "speakers": [
+                    {
+                        "speaker": s.speaker,
+                        "name": s.name,
+                        "talk_s": round(s.talk_s, 1),
+                        "turns": s.turns,
+                    }
+                    for s in load_speakers(store, video.video_id)
+                ],
             }
         )
     rejected = [
@@ -148,6 +160,9 @@ def status(as_json: JsonFlag = False) -> None:
         typer.echo(f"  file: {row['file_name']}  profile: {row['profile']}")
         if row["languages"]:
             typer.echo(f"  languages: {', '.join(row['languages'])}")
+        if row["speakers"]:
+            talk = ", ".join(f"{s['name']} {s['talk_s']:.0f} s" for s in row["speakers"])
+            typer.echo(f"  speakers: {talk}")
         if row["error"]:
             typer.echo(f"  error: {row['error']}")
         stages = "  ".join(f"{k}={v}" for k, v in row["stages"].items())
@@ -170,6 +185,10 @@ def search(
     video: Annotated[str | None, typer.Option("--video", help="Only this video id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 10,
     group: Annotated[bool, typer.Option("--group", help="Group the moments by video.")] = False,
+    speaker: Annotated[
+        str | None,
+        typer.Option("--speaker", help='Only what this speaker said ("Speaker 2" or a name).'),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Search transcripts, on-screen text and captions across all videos.
@@ -189,7 +208,7 @@ def search(
     config = _config()
     store = _store()
     embedder = embedder_for(config, None, MemoryRecorder(), store)
-    hits = search_text(store, embedder, query, video_id=video, limit=limit)
+    hits = search_text(store, embedder, query, video_id=video, limit=limit, speaker=speaker)
     if as_json:
         _emit_json(search_answer(query, hits, group=group))
         return
@@ -211,8 +230,64 @@ def search(
 def _hit_line(rank: int, hit: SearchHit) -> str:
     return (
         f"{rank:>2}. {hit.video_id} ({hit.file_name}) {hit.start_s:.1f}-{hit.end_s:.1f} s "
-        f"[{hit.kind}] score={hit.score:.4f}\n    {hit.snippet}"
+        f"[{hit.kind}] score={hit.score:.4f}"
+        + (f" {hit.speaker}" if hit.speaker else "")
+        + f"\n    {hit.snippet}"
     )
+
+
+def answer_json(answer) -> dict[str, Any]:
+    """An Answer as `vidmine ask --json` prints it (the API adds links to each citation)."""
+    payload = dataclasses.asdict(answer)
+    payload.pop("moments", None)
+    return payload
+
+
+class _CallsIntoStore:
+    """A recorder writing each provider call to provider_calls as it happens (a server
+    lives long; a question's calls belong to no video)."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def record(self, call) -> None:
+        self.store.record_provider_calls(None, [call])
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question about what the videos say or show.")],
+    video: Annotated[str | None, typer.Option("--video", help="Only this video id.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Answer a question from the library's moments, citing them as [1], [2] ...
+
+    Offline the answer is extractive (the best passages, cited); with an
+    OpenAI-compatible generate provider it is written from the cited moments only."""
+    from vidmine.ask import ask as ask_library
+    from vidmine.providers.base import MemoryRecorder
+    from vidmine.providers.registry import embedder_for, generator_for
+    from vidmine.transcript import clock
+
+    config = _config()
+    store = _store()
+    recorder = MemoryRecorder()
+    embedder = embedder_for(config, None, recorder, store)
+    generator = generator_for(config, None, recorder, store, slots_database_url=store.url)
+    answer = ask_library(store, embedder, question, generator=generator, video_id=video)
+    store.record_provider_calls(None, [c for c in recorder.calls if c.stage == "generate"])
+    if as_json:
+        _emit_json(answer_json(answer))
+        return
+    typer.echo(answer.answer)
+    if answer.note:
+        typer.secho(f"({answer.note})", dim=True)
+    for c in answer.citations:
+        who = f" {c.speaker}:" if c.speaker else ""
+        typer.echo(
+            f"[{c.n}] {c.video_id} ({c.file_name}) {clock(c.start_s)}-{clock(c.end_s)}"
+            f" [{c.kind}]{who} {c.text}"
+        )
 
 
 class ExportFormat(StrEnum):
@@ -304,7 +379,7 @@ def serve(
         pipeline_health_checker,
     )
     from vidmine.db.pool import PooledStore
-    from vidmine.providers.registry import embedder_for
+    from vidmine.providers.registry import embedder_for, generator_for
     from vidmine.search import hub_centroid
     from vidmine.settings import VidmineHome
     from vidmine.web import WebSettings, create_app
@@ -365,6 +440,11 @@ def serve(
         active_runs=active_runs_lister(instance),
         pipeline_health=pipeline_health_checker(instance),
         embedding_calls=calls,
+        # the answers to questions: written by an OpenAI-compatible generate provider (its
+        # calls recorded in provider_calls like the pipeline's), extractive when local
+        generator=generator_for(
+            config, None, _CallsIntoStore(store), store, slots_database_url=store.url
+        ),
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     typer.secho(f"vidmine serve: open http://{host}:{port}/", fg=typer.colors.GREEN, bold=True)

@@ -14,6 +14,7 @@ from assets import (
     ocr,
     ready,
     source,
+    speakers,
     transcript,
 )
 from assets.checks import ASSET_CHECKS
@@ -29,6 +30,7 @@ ASSET_MODULES = [
     decode,
     normalize,
     transcript,
+    speakers,
     keyframes,
     ocr,
     captions,

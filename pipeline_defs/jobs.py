@@ -21,6 +21,7 @@ PROCESS_VIDEO_JOB = "process_video"
 # Per-stage jobs: name -> (asset selection, the AI stages it calls).
 STAGE_JOBS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "transcribe_video": (["transcript"], ("transcribe",)),
+    "label_speakers": (["speakers"], ()),  # offline, or the speakers the transcript holds
     "caption_video": (["frame_captions"], ("vision",)),
     "embed_video": (["embeddings"], ("embed",)),
     "write_content": (list(CONTENT_TYPES), ("generate",)),

@@ -59,6 +59,7 @@ FAKE_PG_ENV = {
     "DAGSTER_POSTGRES_HOST": "postgres",
     "DAGSTER_POSTGRES_DB": "dagster",
     "DAGSTER_POSTGRES_PORT": "5432",
+    "VIDMINE_RUN_NETWORK": "vidmine",
 }
 
 
@@ -171,7 +172,7 @@ def test_production_instance_config_names_a_missing_env_var(
         ("max_concurrent_runs: 8", "max_concurent_runs: 8", "max_concurent_runs"),
         ("poll_interval_seconds: 60", "poll_interval_secs: 60", "poll_interval_secs"),
         ("granularity: op", "granularity: ops", "ops"),
-        ("network: vidmine", "netwrok: vidmine", "netwrok"),
+        ("network: {env: VIDMINE_RUN_NETWORK}", "netwrok: {env: VIDMINE_RUN_NETWORK}", "netwrok"),
         ("dequeue_interval_seconds: 5", "dequeue_interval_second: 5", "dequeue_interval_second"),
         ("class: DockerRunLauncher", "class: DockerRunLauncer", "DockerRunLauncer"),
         # Queue limits in both places is a conflict Dagster 1.13 refuses.
@@ -198,6 +199,7 @@ def test_production_instance_starts_on_postgres(
 ) -> None:
     # The launcher forwards these from the launching process; only their names matter here.
     monkeypatch.setenv("DATABASE_URL", "postgresql://unused@localhost/unused")
+    monkeypatch.setenv("VIDMINE_RUN_NETWORK", "vidmine")
     instance = _postgres_instance(tmp_path, PRODUCTION_YAML, dagster_db)
     try:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
@@ -361,8 +363,8 @@ def _environment(service: dict) -> dict[str, str]:
     return {str(k): str(v) for k, v in env.items()}
 
 
-def test_compose_has_the_four_services(compose: dict) -> None:
-    assert set(compose["services"]) == {"postgres", "user-code", "webserver", "daemon"}
+def test_compose_has_the_four_services_and_the_migration(compose: dict) -> None:
+    assert set(compose["services"]) == {"postgres", "migrate", "user-code", "webserver", "daemon"}
     assert compose["services"]["postgres"]["image"] == "pgvector/pgvector:pg16"
     assert compose["services"]["daemon"]["command"][:2] == ["dagster-daemon", "run"]
 
@@ -396,9 +398,10 @@ def test_compose_volumes_and_networks_are_declared(compose: dict) -> None:
 
 def test_compose_variables_are_all_in_env_example(compose: dict) -> None:
     example = _env_example()
-    used = {m.group(1) for text in _strings(compose) for m in _VAR.finditer(text)}
+    override = _yaml(DEPLOY / "docker-compose.host-network.yml")
+    used = {m.group(1) for text in _strings([compose, override]) for m in _VAR.finditer(text)}
     assert used - set(example) == set(), f"add to {ENV_EXAMPLE.name}: {used - set(example)}"
-    assert set(example) - used == set(), f"unused in {COMPOSE.name}: {set(example) - used}"
+    assert set(example) - used == set(), f"unused in the compose files: {set(example) - used}"
     # Only placeholders are committed; real secrets go into the git-ignored deploy/.env.
     assert example["POSTGRES_PASSWORD"] == "" and example["OPENAI_API_KEY"] == ""
     assert "deploy/.env" in (REPO / ".gitignore").read_text().split()
@@ -430,6 +433,67 @@ def test_compose_dependencies_exist_and_can_become_healthy(compose: dict) -> Non
                 assert "healthcheck" in services[target], f"{target} has no healthcheck"
 
 
+def test_schema_is_migrated_once_before_any_dagster_process_starts(compose: dict) -> None:
+    # Several Dagster processes starting together on an empty database each create the
+    # schema and leave it half built; the one-shot `migrate` service runs first.
+    services = compose["services"]
+    assert services["migrate"]["command"] == ["dagster", "instance", "migrate"]
+    assert services["migrate"]["restart"] == "no"
+    for name in ("user-code", "webserver", "daemon"):
+        assert services[name]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
+        }, f"service {name} may start before the schema is migrated"
+
+
+HOST_NETWORK = DEPLOY / "docker-compose.host-network.yml"
+
+
+def test_host_network_override_puts_everything_on_the_host_network(compose: dict) -> None:
+    override = _yaml(HOST_NETWORK)
+    assert set(override["services"]) == set(compose["services"])
+    for name, service in override["services"].items():
+        assert service["network_mode"] == "host", name
+        # No service may name a network: compose refuses network_mode with networks.
+        assert "networks" not in compose["services"][name], name
+    for name in ("migrate", "user-code", "webserver", "daemon"):
+        env = _environment(override["services"][name])
+        assert env["VIDMINE_RUN_NETWORK"] == "host", name
+        # vidmine's tables and Dagster's storage on the same server, wherever it is.
+        host = env["DAGSTER_POSTGRES_HOST"]
+        assert env["DATABASE_URL"].split("@")[1].startswith(f"{host}:"), name
+    for name in ("webserver", "daemon"):
+        assert "user-code:127.0.0.1" in override["services"][name]["extra_hosts"]
+        assert _environment(override["services"][name])["DOCKER_HOST"].startswith(
+            "${VIDMINE_RUN_DOCKER_HOST:-"
+        )
+    data = override["volumes"]["vidmine-data"]
+    assert data["name"] == compose["volumes"]["vidmine-data"]["name"]
+    assert data["driver_opts"]["o"] == "bind"
+    postgres_build = override["services"]["postgres"]["build"]
+    assert (DEPLOY / postgres_build["context"] / postgres_build["dockerfile"]).is_file()
+
+
+@pytest.mark.skipif(
+    not Path("/usr/bin/docker-compose").exists(), reason="docker-compose 1.29 is not installed"
+)
+def test_compose_files_load_in_docker_compose_1_29(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        **{k: v or "x" for k, v in _env_example().items()},
+        "VIDMINE_DATA_DIR": str(tmp_path),
+        # A path, as on a real host: compose merges the two socket mounts by their target.
+        "VIDMINE_DOCKER_SOCKET": "/var/run/docker.sock",
+    }
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+    base = ["/usr/bin/docker-compose", "--env-file", str(env_file), "-f", str(COMPOSE)]
+    for argv in (base, [*base, "-f", str(HOST_NETWORK)]):
+        done = subprocess.run(
+            [*argv, "config", "-q"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+
+
 def test_compose_gives_runs_what_the_instance_config_expects(compose: dict) -> None:
     """deploy/dagster.yaml names env vars, a network and a volume; compose must provide
     them under those exact names."""
@@ -444,7 +508,8 @@ def test_compose_gives_runs_what_the_instance_config_expects(compose: dict) -> N
         assert "/var/run/docker.sock:/var/run/docker.sock" in services[name]["volumes"]
 
     network_names = {cfg.get("name", key) for key, cfg in compose["networks"].items()}
-    assert launcher["network"] in network_names
+    assert launcher["network"] == {"env": "VIDMINE_RUN_NETWORK"}
+    assert _environment(services["daemon"])["VIDMINE_RUN_NETWORK"] in network_names
     volume_names = {key: cfg.get("name", key) for key, cfg in compose["volumes"].items()}
     run_mount = launcher["container_kwargs"]["volumes"][0]
     run_volume, run_target = run_mount.split(":")[:2]
@@ -496,6 +561,7 @@ def _dockerfile(path: Path) -> Dockerfile:
         pending = ""
     result = Dockerfile()
     args: dict[str, str] = {}
+    aliases: set[str] = set()
     for line in logical:
         instruction, _, rest = line.strip().partition(" ")
         instruction, rest = instruction.upper(), rest.strip()
@@ -504,7 +570,10 @@ def _dockerfile(path: Path) -> Dockerfile:
             args[name] = default
         elif instruction == "FROM":
             image = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""), rest.split()[0])
-            result.stages.append(image)
+            if image not in aliases:  # FROM <an earlier stage> adds no base image
+                result.stages.append(image)
+            if " AS " in rest.upper():
+                aliases.add(rest.split()[-1])
             # USER and ENV do not carry over into a new stage.
             result.final_user = None
             result.env = {}
@@ -554,6 +623,24 @@ def test_dockerfile_context_lets_every_copy_source_through(path: Path) -> None:
     for sources, _dest in _dockerfile(path).copies:
         for source in sources:
             assert source in allowed, f"add `!{source}` to {ignore.name}"
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfile_builds_without_a_registry_frontend_and_with_a_small_context(
+    path: Path,
+) -> None:
+    # A `# syntax=` line makes BuildKit pull its frontend from a registry; the legacy
+    # builder reads only the root .dockerignore, which must let every COPY through too.
+    assert not path.read_text().startswith("# syntax"), f"{path.name}: drop the # syntax line"
+    allowed = {
+        line[1:].strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line[:1] == "!"
+    }
+    assert {"*", ".venv"} & set((REPO / ".dockerignore").read_text().split()) == {"*"}
+    for sources, _dest in _dockerfile(path).copies:
+        for source in sources:
+            assert source in allowed, f"add `!{source}` to .dockerignore"
 
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
@@ -620,6 +707,7 @@ def test_container_commands_parse_with_this_dagster(compose: dict) -> None:
         dagster_image.cmd,
         services["webserver"]["command"],
         services["daemon"]["command"],
+        services["migrate"]["command"],
         services["user-code"]["healthcheck"]["test"][1:],
         services["daemon"]["healthcheck"]["test"][1:],
     ]

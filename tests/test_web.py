@@ -110,6 +110,70 @@ def test_search_page_highlights_and_links_to_the_moment(client: TestClient, env:
     assert f'href="/videos/{env["video_id"]}?t=' in page.text
 
 
+# --- ask and speakers --------------------------------------------------------------------------
+
+
+def test_ask_api_answers_extractively_with_citations_that_play(client: TestClient, env) -> None:
+    answer = client.get("/api/ask", params={"q": "What pulls the ocean tides?"})
+    assert answer.status_code == 200
+    payload = answer.json()
+    assert payload["mode"] == "extractive" and payload["busy"] is False
+    assert "extractive" in payload["note"]
+    first = payload["citations"][0]
+    assert first["video_id"] == env["video_id"] and "[1]" in payload["answer"]
+    assert first["page_url"].startswith(f"/videos/{env['video_id']}?t=")
+    assert client.get(first["video_url"].partition("#")[0]).status_code == 200
+    assert client.get(first["thumbnail_url"]).headers["content-type"] == "image/jpeg"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({}, "q (the question) is required"), ({"q": "x", "mood": "1"}, "unknown parameter")],
+)
+def test_ask_api_refuses_bad_questions(client: TestClient, params, message) -> None:
+    answer = client.get("/api/ask", params=params)
+    assert answer.status_code == 400 and message in answer.json()["error"]
+
+
+def test_the_search_page_asks_and_links_each_citation(client: TestClient, env: dict) -> None:
+    page = client.get("/", params={"q": "How much did revenue grow?", "mode": "ask"})
+    assert page.status_code == 200
+    assert 'class="answer"' in page.text and "Extractive answer" in page.text
+    assert re.search(r'<a class="cite" href="/videos/[^"]+\?t=[0-9.]+"', page.text)
+    assert '<option value="ask" selected>' in page.text
+    assert client.get("/", params={"q": "x", "mode": "poem"}).status_code == 400
+
+
+def test_a_speaker_named_on_the_page_is_named_everywhere(client: TestClient, env: dict) -> None:
+    video_id = env["video_id"]
+    detail = client.get(f"/api/videos/{video_id}").json()
+    assert detail["speakers"] and {"speaker", "name", "talk_s", "colour"} <= set(
+        detail["speakers"][0]
+    )
+    key = detail["speakers"][0]["speaker"]
+    url = f"/api/videos/{video_id}/speakers/{key}"
+    named = client.post(url, json={"name": "The <b>Narrator</b>"})
+    try:
+        assert named.status_code == 200 and named.json()["name"] == "The <b>Narrator</b>"
+        page = client.get(f"/videos/{video_id}")
+        assert 'value="The &lt;b&gt;Narrator&lt;/b&gt;"' in page.text
+        hits = client.get(
+            "/api/search", params={"q": "revenue", "speaker": "the <b>narrator</b>"}
+        ).json()["hits"]
+        assert hits and {h["speaker"] for h in hits} == {"The <b>Narrator</b>"}
+        page = client.get("/", params={"q": "revenue", "speaker": "The <b>Narrator</b>"})
+        assert 'value="The &lt;b&gt;Narrator&lt;/b&gt;"' in page.text  # the filter, kept
+        assert page.text.count('class="speaker-name"') >= 1
+        assert client.post(url, json={"name": "x" * 81}).status_code == 400
+        assert client.post(url, content=b"name=x").status_code == 400
+        missing = client.post(f"/api/videos/{video_id}/speakers/99", json={"name": "x"})
+        assert missing.status_code == 404
+        foreign = client.post(url, json={"name": "Evil"}, headers={"Origin": "http://evil.example"})
+        assert foreign.status_code == 403
+    finally:
+        assert client.post(url, json={"name": ""}).json()["name"] == f"Speaker {key}"
+
+
 # --- media -----------------------------------------------------------------------------------
 
 
@@ -596,7 +660,7 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     )
     assert {"/healthz", "/stats"} <= set(schema["paths"])
     params = {p["name"] for p in schema["paths"]["/api/search"]["get"]["parameters"]}
-    assert params == {"q", "video", "kind", "limit", "group"}
+    assert params == {"q", "video", "kind", "limit", "group", "speaker"}
     assert not any(p["required"] for p in schema["paths"]["/api/search"]["get"]["parameters"])
     upload = schema["paths"]["/api/uploads"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]

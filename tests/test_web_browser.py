@@ -157,6 +157,45 @@ def test_a_result_opens_the_video_playing_at_its_moment(server, page, screenshot
     page.screenshot(path=str(screenshots / "video-390.png"), full_page=True)
 
 
+def test_a_question_is_answered_and_a_cited_moment_plays(server, page, screenshots) -> None:
+    page.goto(server + "/")
+    page.select_option("select[name=mode]", "ask")
+    page.fill("input[name=q]", "What pulls the ocean tides?")
+    page.press("input[name=q]", "Enter")
+    cite = page.locator(".answer-text a.cite").first
+    cite.wait_for()
+    assert "extractive" in page.locator(".answer-note").inner_text().lower()
+    page.screenshot(path=str(screenshots / "ask.png"), full_page=True)
+    start = float(parse_qs(urlsplit(cite.get_attribute("href")).query)["t"][0])
+    cite.click()
+    page.wait_for_url("**/videos/**")
+    page.wait_for_function(
+        "() => { const v = document.getElementById('player');"
+        " return v && !v.paused && v.currentTime > 0 && v.readyState >= 2; }",
+        timeout=15000,
+    )
+    at_arrival = page.evaluate("document.getElementById('player').currentTime")
+    assert abs(at_arrival - start) < 1.0, (at_arrival, start)
+    _assert_heard(page)
+    # The speaker list names a speaker, and the name is kept when the page comes back.
+    page.locator("#speakers summary").click()
+    form = page.locator("#speakers form.rename").first
+    form.locator("input[name=name]").fill("Narrator")
+    form.locator("button").click()
+    page.wait_for_function(
+        "() => document.querySelector('#speakers .rename-status').textContent.includes('Saved')"
+    )
+    page.reload()
+    assert page.locator("#speakers input[name=name]").first.input_value() == "Narrator"
+    page.locator("#speakers summary").click()
+    form = page.locator("#speakers form.rename").first
+    form.locator("input[name=name]").fill("")  # back to "Speaker 1" for the other tests
+    form.locator("button").click()
+    page.wait_for_function(
+        "() => document.querySelector('#speakers .rename-status').textContent.includes('Saved')"
+    )
+
+
 def _assert_fits(page, width: int, what: str) -> None:
     """No sideways scrolling: nothing on the page is wider than the screen."""
     wide = page.evaluate(

@@ -149,6 +149,14 @@ def _default_profiles() -> dict[str, ProfileConfig]:
     }
 
 
+class SpeakersConfig(_Strict):
+    """``speakers:`` in vidmine.yaml: who speaks when (the ``speakers`` stage)."""
+
+    enabled: bool = True
+    num_speakers: int | None = Field(default=None, ge=1)  # None: estimated per video
+    max_speakers: int = Field(default=8, ge=1)
+
+
 class VidmineConfig(_Strict):
     default_profile: str = "standard_audio_visual"
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
@@ -157,6 +165,7 @@ class VidmineConfig(_Strict):
     prices: dict[str, dict[str, Price]] = Field(default_factory=dict)
     limits: MediaLimits = Field(default_factory=MediaLimits)
     playback: PlaybackConfig = Field(default_factory=PlaybackConfig)
+    speakers: SpeakersConfig = Field(default_factory=SpeakersConfig)
     queue: QueueConfig = Field(default_factory=QueueConfig)
 
     @model_validator(mode="after")

@@ -22,16 +22,25 @@ ExportFormat = Literal["csv", "parquet"]
 # the embedding: it is model-specific, large, and useless in a spreadsheet.
 _TABLE_QUERIES: dict[str, str] = {
     "segments": (
-        "SELECT segment_id, video_id, idx, start_s, end_s, text, language"
-        " FROM transcript_segments WHERE video_id = %s ORDER BY idx"
+        "SELECT t.segment_id, t.video_id, t.idx, t.start_s, t.end_s, t.text, t.language,"
+        # who said it: the name a person gave the speaker, else "Speaker N" (empty: unknown)
+        " CASE WHEN t.speaker IS NULL THEN NULL"
+        " ELSE coalesce(n.name, 'Speaker ' || t.speaker) END AS speaker"
+        " FROM transcript_segments t"
+        " LEFT JOIN speaker_names n ON n.video_id = t.video_id AND n.speaker = t.speaker"
+        " WHERE t.video_id = %s ORDER BY t.idx"
     ),
     # One row per spoken word with its own times.
     "words": (
         "SELECT t.segment_id, t.video_id, t.idx AS segment_idx, w.n - 1 AS word_idx,"
         " w.value ->> 'word' AS word, (w.value ->> 'start_s')::float8 AS start_s,"
-        " (w.value ->> 'end_s')::float8 AS end_s, t.language"
+        " (w.value ->> 'end_s')::float8 AS end_s, t.language,"
+        " CASE WHEN w.value ->> 'speaker' IS NULL THEN NULL"
+        " ELSE coalesce(n.name, 'Speaker ' || (w.value ->> 'speaker')) END AS speaker"
         " FROM transcript_segments t"
         " CROSS JOIN LATERAL jsonb_array_elements(t.words) WITH ORDINALITY AS w(value, n)"
+        " LEFT JOIN speaker_names n"
+        " ON n.video_id = t.video_id AND n.speaker = w.value ->> 'speaker'"
         " WHERE t.video_id = %s ORDER BY t.idx, w.n"
     ),
     "scenes": (

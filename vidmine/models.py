@@ -69,6 +69,7 @@ class Word:
     word: str  # as transcribed, without surrounding spaces
     start_s: float
     end_s: float
+    speaker: str | None = None  # "1", "2" ... once the speakers stage ran
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class TranscriptSegment:
     text: str
     language: str | None = None  # ISO 639-1 code ("en", "de"); None: not known
     words: tuple[Word, ...] = ()  # empty when the transcriber gave no word times
+    speaker: str | None = None  # who says most of it ("1", "2" ...); None: not told
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ class SearchHit:
     snippet: str
     score: float
     item_id: str = ""
+    speaker: str | None = None  # a speech hit's speaker (name given, else "Speaker N")
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ def search(
     kind: str | None = None,
     hub_centroid: Sequence[float] | None = None,
     min_similarity: float | None = None,
+    speaker: str | None = None,
 ) -> list[SearchHit]:
     """The best ``limit`` matches for ``query``, best first; none when nothing matches.
 
@@ -94,6 +95,8 @@ def search(
     (segment, ocr or caption) to one kind of item. ``hub_centroid`` (see
     :func:`hub_centroid`) gives each item its hub baseline; without it the baseline is 0.
     ``min_similarity`` overrides the model's calibrated floor (``VECTOR_SIMILARITY_FLOORS``).
+    ``speaker`` (a name given to a speaker, "Speaker 2", or the key "2") keeps what that
+    speaker said.
     """
     store = store_or_url if isinstance(store_or_url, Store) else Store(store_or_url)
     if limit <= 0:
@@ -109,6 +112,7 @@ def search(
         kind=kind,
         hub_centroid=hub_centroid,
         min_similarity=min_similarity,
+        speaker=speaker,
     )
     if statement is None:
         return []
@@ -136,6 +140,7 @@ def search(
             snippet=_mark_compounds(_trim(row["snippet"]), query),
             score=float(row["score"]),
             item_id=row["item_id"],
+            speaker=row["speaker"],
         )
         for row in rows
     ]
@@ -150,6 +155,7 @@ def search_text(
     kind: str | None = None,
     limit: int = 10,
     embed_lock: AbstractContextManager[object] | None = None,
+    speaker: str | None = None,
 ) -> list[SearchHit]:
     """:func:`search` for a query embedded by ``embedder`` (the model its items were).
 
@@ -172,6 +178,7 @@ def search_text(
         limit=limit,
         mode="hybrid" if vector is not None else "text",
         hub_centroid=centroid,
+        speaker=speaker,
     )
 
 
@@ -281,12 +288,17 @@ def search_statement(
     kind: str | None = None,
     hub_centroid: Sequence[float] | None = None,
     min_similarity: float | None = None,
+    speaker: str | None = None,
 ) -> tuple[sql.Composable, dict[str, Any]] | None:
     """The SQL and parameters ``search`` runs (None: nothing to search for); for EXPLAIN."""
     if mode not in ("hybrid", "vector", "text"):
         raise ValueError(f"search mode must be hybrid, vector or text, got {mode!r}")
     if kind is not None and kind not in SEARCH_KINDS:
         raise ValueError(f"search kind must be one of {', '.join(SEARCH_KINDS)}, got {kind!r}")
+    if speaker is not None:
+        speaker = " ".join(speaker.split()) or None
+    if speaker is not None:
+        kind = "segment"  # only speech has a speaker
     use_vectors = mode in ("hybrid", "vector")
     use_text = mode in ("hybrid", "text") and bool(query.strip())
     lists = []
@@ -315,6 +327,7 @@ def search_statement(
         "k": RRF_K,
         "limit": limit,
         "headline": _HEADLINE_OPTIONS,
+        "speaker": speaker,
     }
     statement = sql.SQL(
         """
@@ -342,7 +355,9 @@ def search_statement(
                coalesce(matched.end_s, s.end_s) AS end_s,
                CASE WHEN s.tsv @@ q.tsq
                     THEN ts_headline(s.ts_config::regconfig, s.text, q.tsq, %(headline)s)
-                    ELSE s.text END AS snippet
+                    ELSE s.text END AS snippet,
+               CASE WHEN sp.speaker IS NULL THEN NULL
+                    ELSE coalesce(sn.name, 'Speaker ' || sp.speaker) END AS speaker
         FROM fused f
         JOIN search_items s USING (item_id)
         JOIN videos v ON v.video_id = s.video_id
@@ -355,6 +370,11 @@ def search_statement(
             WHERE s.kind = 'segment' AND t.segment_id = s.source_id
               AND vidmine_tsvector(s.ts_config, w ->> 'word') @@ q.tsq
         ) AS matched ON true
+        -- Who said it (the speakers stage), by the name a person gave, else "Speaker N".
+        LEFT JOIN transcript_segments sp ON s.kind = 'segment' AND sp.segment_id = s.source_id
+        LEFT JOIN speaker_names sn ON sn.video_id = sp.video_id AND sn.speaker = sp.speaker
+        WHERE %(speaker)s::text IS NULL OR sp.speaker = %(speaker)s
+              OR lower(coalesce(sn.name, 'Speaker ' || sp.speaker)) = lower(%(speaker)s)
         ORDER BY f.score DESC, s.video_id, s.start_s
         LIMIT %(limit)s
         """

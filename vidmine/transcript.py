@@ -5,6 +5,11 @@ never holds more than two lines of ``LINE_CHARS`` characters or lasts over
 ``MAX_CUE_S`` seconds (a cue may cut a sentence, never a word). Segments without word
 times (an OpenAI-compatible server that gave none) get word times spread over the
 segment by length.
+
+Once the speakers stage labelled the words, a cue never holds two speakers, and when the
+video has two speakers or more each cue names its speaker: WebVTT with a voice span
+(``<v Speaker 1>``, which players can style and screen readers announce), SRT with the
+name before the text (``Speaker 1: ...``), as SRT has no voice tag.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class Cue:
     start_s: float
     end_s: float
     lines: tuple[str, ...]
+    speaker: str | None = None
 
 
 def srt_timestamp(seconds: float) -> str:
@@ -57,7 +63,12 @@ def segment_words(segment: TranscriptSegment) -> tuple[Word, ...]:
         start = segment.start_s + length * done / total
         done += len(token) + 1
         words.append(
-            Word(token, round(start, 3), round(segment.start_s + length * done / total, 3))
+            Word(
+                token,
+                round(start, 3),
+                round(segment.start_s + length * done / total, 3),
+                speaker=segment.speaker,
+            )
         )
     return tuple(words)
 
@@ -100,6 +111,9 @@ def subtitle_cues(
     for segment in segments:
         pending: list[Word] = []
         for word in segment_words(segment):
+            if pending and word.speaker != pending[-1].speaker:
+                groups.append(pending)
+                pending = []
             if pending:
                 too_long = word.end_s - pending[0].start_s > max_s
                 lines = wrap_lines([w.word for w in [*pending, word]], line_chars)
@@ -117,26 +131,52 @@ def subtitle_cues(
             group[0].start_s,
             max(group[-1].end_s, group[0].start_s),
             tuple(wrap_lines([w.word for w in group], line_chars)),
+            group[0].speaker,
         )
         for group in groups
     ]
 
 
-def to_srt(segments: list[TranscriptSegment]) -> str:
-    blocks = [
-        f"{n}\n{srt_timestamp(c.start_s)} --> {srt_timestamp(c.end_s)}\n"
-        + "\n".join(c.lines)
-        + "\n"
-        for n, c in enumerate(subtitle_cues(segments), start=1)
-    ]
+def speaker_labels(
+    segments: list[TranscriptSegment], names: dict[str, str] | None = None
+) -> dict[str, str]:
+    """speaker key -> the label subtitles show, only when two speakers or more are known."""
+    keys = {w.speaker for s in segments for w in segment_words(s) if w.speaker is not None}
+    if len(keys) < 2:
+        return {}
+    names = names or {}
+    return {key: names.get(key) or f"Speaker {key}" for key in keys}
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_srt(segments: list[TranscriptSegment], names: dict[str, str] | None = None) -> str:
+    labels = speaker_labels(segments, names)
+    blocks = []
+    for n, c in enumerate(subtitle_cues(segments), start=1):
+        lines = list(c.lines)
+        if lines and c.speaker in labels:
+            lines[0] = f"{labels[c.speaker]}: {lines[0]}"
+        blocks.append(
+            f"{n}\n{srt_timestamp(c.start_s)} --> {srt_timestamp(c.end_s)}\n"
+            + "\n".join(lines)
+            + "\n"
+        )
     return "\n".join(blocks)
 
 
-def to_vtt(segments: list[TranscriptSegment]) -> str:
-    blocks = [
-        f"{vtt_timestamp(c.start_s)} --> {vtt_timestamp(c.end_s)}\n" + "\n".join(c.lines) + "\n"
-        for c in subtitle_cues(segments)
-    ]
+def to_vtt(segments: list[TranscriptSegment], names: dict[str, str] | None = None) -> str:
+    labels = speaker_labels(segments, names)
+    blocks = []
+    for c in subtitle_cues(segments):
+        lines = list(c.lines)
+        if lines and c.speaker in labels:
+            lines[0] = f"<v {_vtt_escape(labels[c.speaker])}>{lines[0]}"
+        blocks.append(
+            f"{vtt_timestamp(c.start_s)} --> {vtt_timestamp(c.end_s)}\n" + "\n".join(lines) + "\n"
+        )
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 

@@ -58,6 +58,8 @@ HNSW_MAX_DIMENSIONS = 2000
 # Tables holding rows derived from a video, cleared by delete_video_rows.
 _DERIVED_TABLES = (
     "transcript_segments",
+    "speaker_turns",
+    "speakers",
     "scenes",
     "keyframes",
     "ocr_texts",
@@ -459,6 +461,10 @@ class Store:
                 "UPDATE videos SET languages = %s, updated_at = now() WHERE video_id = %s",
                 (languages, video_id),
             )
+            # New segments have no speakers yet: the turns of the old ones go with them
+            # (the speakers stage labels the new ones; names people gave are kept).
+            cur.execute("DELETE FROM speaker_turns WHERE video_id = %s", (video_id,))
+            cur.execute("DELETE FROM speakers WHERE video_id = %s", (video_id,))
 
         self._replace(
             video_id,
@@ -482,7 +488,8 @@ class Store:
 
     def load_transcript(self, video_id: str) -> list[TranscriptSegment]:
         rows = self._fetch(
-            "SELECT idx AS index, start_s, end_s, text, language, words FROM transcript_segments"
+            "SELECT idx AS index, start_s, end_s, text, language, words, speaker"
+            " FROM transcript_segments"
             " WHERE video_id = %s ORDER BY idx",
             (video_id,),
         )

@@ -3,9 +3,9 @@
 Every provider object of one provider (its captioner, embedder, ...) shares one
 :class:`ProviderLimiter` (see :func:`limiter_for`), which holds:
 
-- a semaphore of ``max_concurrent`` slots. A slot is held for exactly one HTTP attempt
-  (the openai client runs with ``max_retries=0``; :func:`call_with_retries` does the
-  retrying), so the number of requests in flight at the server never exceeds
+- a gate of ``max_concurrent`` slots, fewer while the adaptive limit (below) is lower.
+  A slot is held for exactly one HTTP attempt (the openai client runs with
+  ``max_retries=0``; :func:`call_with_retries` does the retrying), so the number of requests in flight at the server never exceeds
   ``max_concurrent``, and a request sleeping between retries frees its slot for others.
   (The one exception is beyond any client's knowledge: an attempt that timed out frees
   its slot although the server may still be working on it);
@@ -36,6 +36,7 @@ server is honoured as given, and an answer that came back malformed
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import logging
 import math
@@ -59,6 +60,24 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MINUTE_MS = 60_000
+# Set by without_waiting(): requests in this context fail at once instead of queueing.
+_NO_WAIT: contextvars.ContextVar[bool] = contextvars.ContextVar("vidmine_no_wait", default=False)
+
+
+class SlotsBusyError(RuntimeError):
+    """Every request slot of the provider is taken, and the caller asked not to wait."""
+
+
+@contextmanager
+def without_waiting() -> Iterator[None]:
+    """Requests made in this block (in this thread) take a free request slot or raise
+    :class:`SlotsBusyError` at once, never queue: work that can be skipped and asked for
+    again (a question on a web page) must not pile up behind the pipeline's requests."""
+    token = _NO_WAIT.set(True)
+    try:
+        yield
+    finally:
+        _NO_WAIT.reset(token)
 
 
 @dataclass(frozen=True)
@@ -163,33 +182,43 @@ class ProviderLimiter:
 
     @contextmanager
     def request_slot(self, tokens: int = 0) -> Iterator[AttemptTicket]:
-        """Hold one in-flight slot for one HTTP attempt; blocks until all limits allow it.
+        """Hold one in-flight slot for one HTTP attempt; blocks until all limits allow it
+        (inside :func:`without_waiting`, raises :class:`SlotsBusyError` when no slot is free
+        now, or the provider asked to wait).
 
         Report the attempt's answer with :meth:`report` before leaving the block, so a
         lowered limit holds before the slot is given back."""
-        self._enter_gate()
+        wait = not _NO_WAIT.get()
+        self._enter_gate(wait)
         try:
-            with self._shared_slot() as shared:
+            with self._shared_slot(wait) as shared:
                 if shared is not None and shared.limit is not None:
                     self._learn(shared.limit, 0.0)
-                self._requests.try_acquire(self.name)
-                if self._tokens is not None and tokens > 0:
-                    # A request bigger than a minute's budget waits for a full bucket.
-                    self._tokens.try_acquire(self.name, weight=min(tokens, self._tpm_burst))
-                rate_factor = self.limit.rate_factor
-                if rate_factor < 1.0:
-                    self._pace.wait(self.requests_per_minute * rate_factor)
-                with self._count_lock:
-                    self._in_flight += 1
-                    self._max_in_flight = max(self._max_in_flight, self._in_flight)
-                sent_at = shared.taken_at if shared and shared.taken_at else time.time()
-                try:
-                    yield AttemptTicket(sent_at=sent_at, shared=shared)
-                finally:
-                    with self._count_lock:
-                        self._in_flight -= 1
+                with self._counted(tokens, shared) as ticket:
+                    yield ticket
         finally:
             self._leave_gate()
+
+    @contextmanager
+    def _counted(self, tokens: int, shared: HeldSlot | None) -> Iterator[AttemptTicket]:
+        """The per-minute buckets, the adaptive pace and the in-flight count, once a slot
+        is held."""
+        self._requests.try_acquire(self.name)
+        if self._tokens is not None and tokens > 0:
+            # A request bigger than a minute's budget waits for a full bucket.
+            self._tokens.try_acquire(self.name, weight=min(tokens, self._tpm_burst))
+        rate_factor = self.limit.rate_factor
+        if rate_factor < 1.0:
+            self._pace.wait(self.requests_per_minute * rate_factor)
+        with self._count_lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        sent_at = shared.taken_at if shared is not None and shared.taken_at else time.time()
+        try:
+            yield AttemptTicket(sent_at=sent_at, shared=shared)
+        finally:
+            with self._count_lock:
+                self._in_flight -= 1
 
     def report(
         self, ticket: AttemptTicket, outcome: Outcome, retry_after_s: float | None = None
@@ -227,13 +256,20 @@ class ProviderLimiter:
                 self._resume_at = max(self._resume_at, time.monotonic() + wait_s)
             self._gate.notify_all()
 
-    def _enter_gate(self) -> None:
+    def _enter_gate(self, wait: bool = True) -> None:
         with self._gate:
             while True:
                 pause = self._resume_at - time.monotonic()
                 if pause <= 0 and self._gate_in_flight < self._limit.concurrency:
                     self._gate_in_flight += 1
                     return
+                if not wait:
+                    raise SlotsBusyError(
+                        f"{self.name}: the provider asked to wait {pause:.1f} s"
+                        if pause > 0
+                        else f"{self.name}: all {self._limit.concurrency} request slots "
+                        f"its limit allows now (of {self.max_concurrent}) are taken"
+                    )
                 # Woken by a finished attempt or a new limit; a pause ends by itself.
                 self._gate.wait(timeout=pause if pause > 0 else None)
 
@@ -242,10 +278,25 @@ class ProviderLimiter:
             self._gate_in_flight -= 1
             self._gate.notify_all()
 
-    def _shared_slot(self) -> AbstractContextManager[HeldSlot | None]:
+    def _shared_slot(self, wait: bool = True) -> AbstractContextManager[HeldSlot | None]:
         # Taken after the process's own gate: a process never has more threads waiting
         # on (and polling for) the shared slots than it could use.
-        return self.shared_slots.slot() if self.shared_slots is not None else nullcontext()
+        if self.shared_slots is None:
+            return nullcontext()
+        return self.shared_slots.slot() if wait else self._shared_slot_now(self.shared_slots)
+
+    @contextmanager
+    def _shared_slot_now(self, slots: RequestSlots) -> Iterator[HeldSlot]:
+        held = slots.try_acquire()
+        if held is None:
+            raise SlotsBusyError(
+                f"{self.name}: all {slots.known_limit.concurrency} request slots its limit "
+                f"allows now (of {self.max_concurrent}) are taken (by other processes)"
+            )
+        try:
+            yield held
+        finally:
+            slots.release(held)
 
     @property
     def in_flight(self) -> int:
@@ -417,6 +468,8 @@ def call_with_retries(
     )
     try:
         value = retrying(one_attempt)
+    except SlotsBusyError:
+        raise  # not a failure of the provider: the caller chose not to wait
     except Exception as error:
         raise RequestFailed(error, retries=max(0, attempts - 1)) from error
     return value, attempts - 1

@@ -4,7 +4,8 @@ It answers the four endpoints vidmine uses, deterministically and without any mo
 
 - ``POST /v1/audio/transcriptions`` (multipart): ``verbose_json`` segments derived from
   the uploaded audio's length (one per ``segment_s`` seconds), or ``transcript_text``
-  spread over them;
+  spread over them; ``diarized_json`` the same segments with speakers "A" and "B" taking
+  turns of two segments;
 - ``POST /v1/chat/completions``: with a ``json_schema`` response format, a JSON object
   generated from the schema (so it validates), seeded by the prompt; token usage from
   the text length;
@@ -691,6 +692,27 @@ def _transcription(body: bytes, content_type: str, plan: Behaviour) -> tuple[int
             for n, token in enumerate(tokens)
         ]
     full_text = "".join(s["text"] for s in segments).strip()
+    if response_format == "diarized_json":
+        # gpt-4o-transcribe-diarize's shape: segments with a speaker, here "A", "B" in
+        # turns of two segments (a conversation with a known truth to check against).
+        diarized = {
+            "task": "transcribe",
+            "duration": round(duration, 3),
+            "text": full_text,
+            "segments": [
+                {
+                    "type": "transcript.text.segment",
+                    "id": f"seg_{s['id']}",
+                    "start": s["start"],
+                    "end": s["end"],
+                    "text": s["text"],
+                    "speaker": "AB"[(s["id"] // 2) % 2],
+                }
+                for s in segments
+            ],
+            "usage": {"type": "duration", "seconds": math.ceil(duration)},
+        }
+        return 200, json.dumps(diarized).encode(), "application/json"
     if response_format == "text":
         return 200, full_text.encode(), "text/plain"
     if response_format != "verbose_json":

@@ -13,6 +13,7 @@ import functools
 import inspect
 import logging
 import os
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 import jinja2
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -31,17 +33,20 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from vidmine.ask import ask
 from vidmine.config import LOCAL_PROVIDER, MediaLimits
 from vidmine.db.connection import connect
+from vidmine.db.speakers import load_speakers, rename_speaker
 from vidmine.db.store import SEARCH_KINDS, Store
+from vidmine.files import atomic_write_text
 from vidmine.media.ffmpeg import MediaError
 from vidmine.media.probe import probe_media
-from vidmine.providers.base import CallRecord
+from vidmine.providers.base import CallRecord, TextGenerator
 from vidmine.providers.minilm import EMBED_THREADS_ENV
 from vidmine.providers.slots import SlotsUnavailableError, provider_loads
 from vidmine.search import search_answer, search_text
 from vidmine.settings import VidmineHome
-from vidmine.transcript import clock
+from vidmine.transcript import clock, to_srt, to_vtt
 from vidmine.uploads import limits_problem, priority_label, scan_uploads
 from vidmine.web import payloads
 from vidmine.web.auth import TokenGuard
@@ -162,6 +167,23 @@ def _wrap_marked(text: str, marker: str, tag: str) -> Markup:
     )
 
 
+def cite_links(answer: str, citations: Iterable[dict[str, Any]]) -> Markup:
+    """An answer as HTML: escaped, each [n] a link that plays its cited moment."""
+    links = {int(c["n"]): c for c in citations}
+    out = Markup("")
+    for i, part in enumerate(re.split(r"\[(\d{1,2})\]", answer)):
+        if i % 2 == 0:
+            out += escape(part)
+        elif int(part) in links:
+            c = links[int(part)]
+            out += Markup('<a class="cite" href="{}" title="{} at {}">[{}]</a>').format(
+                c["page_url"], c["file_name"], clock(c["start_s"]), part
+            )
+        else:
+            out += escape(f"[{part}]")
+    return out
+
+
 def highlight(snippet: str) -> Markup:
     """The snippet as HTML: escaped, with the words search matched (``**word**``) in <mark>."""
     return _wrap_marked(snippet, "**", "mark")
@@ -218,6 +240,8 @@ def _templates() -> jinja2.Environment:
     env.filters["file_size"] = file_size
     env.filters["markdown"] = markdown_html
     env.filters["highlight"] = highlight
+    env.filters["speaker_colour"] = payloads.speaker_colour
+    env.filters["cite_links"] = cite_links
     env.filters["kind_label"] = lambda kind: payloads.KIND_LABELS.get(kind, kind)
     env.filters["when"] = lambda dt: dt.strftime("%Y-%m-%d %H:%M") if dt else ""
     return env
@@ -273,12 +297,14 @@ def create_app(
     active_runs: ActiveRuns | None = None,
     pipeline_health: PipelineHealth | None = None,
     embedding_calls: QueryEmbeddingCalls | None = None,
+    generator: TextGenerator | None = None,
 ) -> Starlette:
     """The `vidmine serve` app on ``store``, embedding queries with ``embedder`` (made once
     per process: loading a local model takes seconds). ``active_runs`` lists Dagster's
     queued and running runs for /stats; without it /stats reports runs as unavailable.
     ``pipeline_health`` says whether the daemon that takes uploads is alive (the library
-    tells a person what to do when it is not)."""
+    tells a person what to do when it is not). ``generator`` writes answers to questions
+    (an OpenAI-compatible ``generate`` provider); None or local: extractive answers."""
     templates = _templates()
     home = settings.home
     embed_guard = threading.Lock()  # one query embedding at a time: the model is CPU-bound
@@ -308,7 +334,10 @@ def create_app(
         group = params.get("group") or None
         if group not in (None, "video"):
             raise ApiError(400, f"group must be 'video' or absent, got {group!r}")
-        filters = {"video": video, "kind": kind, "limit": limit, "group": group}
+        speaker = " ".join(params.get("speaker", "").split()) or None
+        if speaker is not None and len(speaker) > 80:
+            raise ApiError(400, "speaker must be at most 80 characters")
+        filters = {"video": video, "kind": kind, "limit": limit, "group": group, "speaker": speaker}
         hits = []
         if query:
             hits = search_text(
@@ -319,6 +348,7 @@ def create_app(
                 kind=kind,
                 limit=limit,
                 embed_lock=embed_guard,
+                speaker=speaker,
             )
         answer = search_answer(
             query, hits, group=group == "video", hit_payload=payloads.hit_payload
@@ -330,20 +360,63 @@ def create_app(
         answer, _ = run_search(request)
         return _json(answer)
 
+    def run_ask(request: Request) -> dict[str, Any]:
+        params = request.query_params
+        question = params.get("q", "").strip()
+        if not question:
+            raise ApiError(400, "q (the question) is required")
+        if len(question) > MAX_QUERY_CHARS:
+            raise ApiError(400, f"the question is longer than {MAX_QUERY_CHARS} characters")
+        answer = ask(
+            store,
+            embedder,
+            question,
+            generator=generator,
+            video_id=params.get("video") or None,
+            embed_lock=embed_guard,
+        )
+        return payloads.answer_payload(answer)
+
+    def api_ask(request: Request) -> Response:
+        """Answer a question from the library's moments, citing them (contract: vidmine.web.openapi)."""
+        return _json(run_ask(request))
+
     def search_page(request: Request) -> Response:
-        answer, filters = run_search(request)
+        mode = request.query_params.get("mode") or "search"
+        if mode not in ("search", "ask"):
+            raise ApiError(400, f"mode must be search or ask, got {mode!r}")
         videos = store.list_videos()
+        if mode == "ask" and request.query_params.get("q", "").strip():
+            asked = _jsonable(run_ask(request))
+            video = request.query_params.get("video") or None
+            return render(
+                "search.html",
+                page="search",
+                query=asked["question"],
+                hits=[],
+                nothing_found=False,
+                message=None,
+                groups=None,
+                filters={"video": video, "kind": None, "group": None, "speaker": None},
+                videos=videos,
+                kinds=payloads.KIND_LABELS,
+                mode=mode,
+                answer=asked,
+            )
+        found, filters = run_search(request)
         return render(
             "search.html",
             page="search",
-            query=answer["query"],
-            hits=answer["hits"],
-            nothing_found=answer["nothing_found"],
-            message=answer["message"],
-            groups=answer.get("groups"),
+            query=found["query"],
+            hits=found["hits"],
+            nothing_found=found["nothing_found"],
+            message=found["message"],
+            groups=found.get("groups"),
             filters=filters,
             videos=videos,
             kinds=payloads.KIND_LABELS,
+            mode=mode,
+            answer=None,
         )
 
     # --- videos ---------------------------------------------------------------------------
@@ -451,6 +524,36 @@ def create_app(
         video = known_video(request.path_params["video_id"])
         return _json(payloads.video_detail(store, video))
 
+    async def api_rename_speaker(request: Request) -> Response:
+        """Name a speaker of a video (contract: vidmine.web.openapi)."""
+        video_id = request.path_params["video_id"]
+        speaker = request.path_params["speaker"]
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ApiError(400, 'send JSON: {"name": "Diane"}') from None
+        name = body.get("name") if isinstance(body, dict) else None
+        if not isinstance(name, str):
+            raise ApiError(400, 'send JSON with a "name" string: {"name": "Diane"}')
+        return _json(await run_in_threadpool(renamed, video_id, speaker, name))
+
+    def renamed(video_id: str, speaker: str, name: str) -> dict[str, Any]:
+        video = known_video(video_id)
+        try:
+            record = rename_speaker(store, video.video_id, speaker, name)
+        except KeyError:
+            raise ApiError(404, f"{video.file_name} has no speaker {speaker!r}") from None
+        except ValueError as err:
+            raise ApiError(400, str(err)) from None
+        # The subtitles name speakers too: write them again with the new name.
+        folder = home.video_dir(video.video_id)
+        if (folder / "transcript.vtt").is_file():
+            segments = store.load_transcript(video.video_id)
+            names = {s.speaker: s.name for s in load_speakers(store, video.video_id)}
+            atomic_write_text(folder / "transcript.srt", to_srt(segments, names))
+            atomic_write_text(folder / "transcript.vtt", to_vtt(segments, names))
+        return dataclasses.asdict(record)
+
     def video_page(request: Request) -> Response:
         video = known_video(request.path_params["video_id"])
         detail = _jsonable(payloads.video_detail(store, video))
@@ -465,6 +568,7 @@ def create_app(
             start=start,
             chapters=chapters,
             other_content=other_content,
+            speaker_names={s["speaker"]: s["name"] for s in detail["speakers"]},
             video_url=payloads.video_url(video.video_id),
             has_subtitles=(home.video_dir(video.video_id) / "transcript.vtt").is_file(),
             captions_url=payloads.transcript_url(video.video_id, "vtt"),
@@ -688,7 +792,7 @@ def create_app(
 
     search_names = query_parameter_names("/api/search")
     routes = [
-        Route("/", taking(search_names, search_page)),
+        Route("/", taking(search_names | {"mode"}, search_page)),
         Route("/library", taking((), library_page)),
         Route("/videos/{video_id}", taking({"t"}, video_page)),
         Route("/media/{video_id}/video", taking((), media_video)),
@@ -698,6 +802,12 @@ def create_app(
         Route("/media/{video_id}/ocr/{index:int}", taking((), media_ocr_frame)),
         Route("/media/{video_id}/transcript.{fmt}", taking({"download"}, media_transcript)),
         Route("/api/search", taking(search_names, api_search)),
+        Route("/api/ask", taking(query_parameter_names("/api/ask"), api_ask)),
+        Route(
+            "/api/videos/{video_id}/speakers/{speaker}",
+            taking((), api_rename_speaker),
+            methods=["POST"],
+        ),
         Route("/api/videos", taking((), api_videos)),
         Route("/api/videos/{video_id}", taking((), api_video)),
         Route(

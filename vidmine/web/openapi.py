@@ -46,6 +46,7 @@ class Hit(Answer):
     video_url: str
     thumbnail_url: str
     page_url: str
+    speaker: str | None = None  # who said it (speech, once the speakers stage ran)
 
 
 class VideoMoments(Answer):
@@ -62,6 +63,42 @@ class SearchAnswer(Answer):
     nothing_found: bool  # a query was asked and nothing matched
     message: str | None  # then, what to tell a person
     groups: list[VideoMoments] | None = None  # with group=video: the video of the best hit first
+
+
+class Citation(Answer):
+    n: int
+    video_id: str
+    file_name: str
+    start_s: float
+    end_s: float
+    kind: Literal["segment", "ocr", "caption"]
+    text: str
+    speaker: str | None
+    item_id: str
+    video_url: str
+    thumbnail_url: str
+    page_url: str
+
+
+class AskAnswer(Answer):
+    question: str
+    answer: str
+    mode: Literal["written", "extractive"]
+    citations: list[Citation]
+    note: str
+    busy: bool
+    supported: bool
+    provider: str
+    model: str
+    seconds: float
+
+
+class SpeakerAnswer(Answer):
+    speaker: str
+    name: str
+    talk_s: float
+    turns: int
+    renamed: bool
 
 
 class FailedStage(Answer):
@@ -216,6 +253,7 @@ class Endpoint:
     errors: dict[int, str] = field(default_factory=dict)
     success_status: int = 200
     upload_form: bool = False  # multipart/form-data: file, profile
+    json_body: dict[str, Any] | None = None  # the schema of a JSON request body
 
 
 VIDEO_ID = Parameter(
@@ -234,6 +272,11 @@ SEARCH_PARAMETERS = (
         {"type": "integer", "default": 10, "minimum": 1, "maximum": 100},
         "at most this many hits",
     ),
+    Parameter(
+        "speaker",
+        {"type": "string", "maxLength": 80},
+        'only what this speaker said: a name given to a speaker, "Speaker 2", or its key "2"',
+    ),
     Parameter("group", {"type": "string", "enum": ["video"]}, "also group the hits by video"),
 )
 BAD_PARAMETER = "a bad or unknown parameter, named in error"
@@ -250,6 +293,49 @@ ENDPOINTS = (
         "message to show. group=video adds groups, one per video.",
         SEARCH_PARAMETERS,
         {400: BAD_PARAMETER},
+    ),
+    Endpoint(
+        "get",
+        "/api/ask",
+        "Answer a question from the library's moments, citing them",
+        AskAnswer,
+        "The best moments (the hybrid search), then an answer citing them as [1], [2] ... "
+        "(each citation's page_url plays it). With an OpenAI-compatible generate provider the "
+        'answer is written from the cited moments only (mode written; unsupported: "The '
+        "videos don't say.\"); offline it is extractive, the best passages in their own words. "
+        "When the provider's request slots are all taken it answers at once with the "
+        "extractive answer and busy true, instead of waiting: ask again for the written one.",
+        (
+            Parameter(
+                "q", {"type": "string", "minLength": 1, "maxLength": 500}, "the question", True
+            ),
+            Parameter("video", {"type": "string"}, "only this video id"),
+        ),
+        {400: BAD_PARAMETER},
+    ),
+    Endpoint(
+        "post",
+        "/api/videos/{video_id}/speakers/{speaker}",
+        "Name a speaker of a video (kept when the speakers stage runs again)",
+        SpeakerAnswer,
+        'JSON body {"name": "Diane"}; an empty name goes back to "Speaker N". Names '
+        "show in the transcript, subtitles, search hits and exports.",
+        (
+            VIDEO_ID,
+            Parameter(
+                "speaker", {"type": "string"}, 'the speaker key ("1", "2" ...)', True, "path"
+            ),
+        ),
+        {
+            400: "no name, or a name over 80 characters",
+            403: "a write from another site's page",
+            404: "no such video or speaker",
+        },
+        json_body={
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string", "maxLength": 80}},
+        },
     ),
     Endpoint(
         "get",
@@ -355,6 +441,11 @@ def _operation(endpoint: Endpoint, token_required: bool) -> dict[str, Any]:
                     }
                 }
             },
+        }
+    if endpoint.json_body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": endpoint.json_body}},
         }
     if endpoint.path == "/healthz":
         operation["security"] = []  # monitors probe it without the token

@@ -11,6 +11,8 @@ import re
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from vidmine.ask import Answer, Citation
+from vidmine.db.speakers import load_speakers
 from vidmine.db.store import RejectionRecord, StageState, Store, VideoRecord
 from vidmine.models import SearchHit
 
@@ -95,6 +97,34 @@ def hit_payload(hit: SearchHit) -> dict[str, Any]:
     }
 
 
+SPEAKER_COLOURS = 8  # app.css has .speaker-1 ... .speaker-8
+
+
+def speaker_colour(speaker: str | None) -> int:
+    """The palette entry of a speaker key ("1", "2" ...), the same on every page."""
+    try:
+        return (int(speaker or "1") - 1) % SPEAKER_COLOURS + 1
+    except ValueError:
+        return 1
+
+
+def citation_payload(citation: Citation) -> dict[str, Any]:
+    return {
+        **dataclasses.asdict(citation),
+        "video_url": video_url(citation.video_id, citation.start_s),
+        "thumbnail_url": thumbnail_url(citation.video_id, citation.start_s, citation.end_s),
+        "page_url": page_url(citation.video_id, citation.start_s),
+    }
+
+
+def answer_payload(answer: Answer) -> dict[str, Any]:
+    """`vidmine ask --json` plus the links of each citation (page_url plays the moment)."""
+    payload = dataclasses.asdict(answer)
+    payload.pop("moments", None)
+    payload["citations"] = [citation_payload(c) for c in answer.citations]
+    return payload
+
+
 def failed_stage(states: dict[str, StageState]) -> dict[str, Any] | None:
     """The first stage that failed, with its error, or None."""
     for state in states.values():
@@ -174,6 +204,11 @@ def video_detail(store: Store, video: VideoRecord) -> dict[str, Any]:
             for s in states.values()
         ],
         "transcript": [dataclasses.asdict(s) for s in store.load_transcript(vid)],
+        # who speaks, most talk first; "colour" is 1..SPEAKER_COLOURS (the page's palette)
+        "speakers": [
+            {**dataclasses.asdict(s), "colour": speaker_colour(s.speaker)}
+            for s in load_speakers(store, vid)
+        ],
         "scenes": [
             {
                 **dataclasses.asdict(scene),

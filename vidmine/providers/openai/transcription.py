@@ -38,8 +38,15 @@ def _cut_audio(source: Path, start_s: float, length_s: float, target: Path) -> N
         raise ProviderError(str(err)) from None
 
 
+def diarizes(model: str) -> bool:
+    """Whether the model tells speakers (``gpt-4o-transcribe-diarize``): it is asked for
+    ``diarized_json``, whose segments carry a ``speaker`` and no word times."""
+    return "diarize" in model
+
+
 class OpenAITranscriber(OpenAIProvider):
-    """Speech to timed segments with ``audio.transcriptions`` (verbose_json, segment times).
+    """Speech to timed segments with ``audio.transcriptions`` (verbose_json, segment times;
+    diarized_json, segments with their speaker, for a diarizing model).
 
     Audio over the upload limit is cut into chunks with ffmpeg, transcribed in parallel,
     and the chunk's start added to its segment times. Chunks are cut at fixed lengths,
@@ -68,7 +75,9 @@ class OpenAITranscriber(OpenAIProvider):
             chunks = self._chunks(wav_path, Path(scratch))
             answers = self._answers(chunks)
         segments: list[TranscriptSegment] = []
-        for (_, offset, length), answer in zip(chunks, answers, strict=True):
+        for chunk_index, ((_, offset, length), answer) in enumerate(
+            zip(chunks, answers, strict=True)
+        ):
             # whisper-1 names the chunk's language in full ("german"); older cached
             # answers hold no language or words.
             language = normalize_language(answer.get("language")) or self.language
@@ -98,6 +107,9 @@ class OpenAITranscriber(OpenAIProvider):
                         words=tuple(
                             w for w in words if start <= (w.start_s + w.end_s) / 2 < max(end, start)
                         ),
+                        # a diarizing model's label; chunks are labelled apart, so the
+                        # chunk is part of the name ("0:A"), and the speakers stage numbers them
+                        speaker=f"{chunk_index}:{item['speaker']}" if item.get("speaker") else None,
                     )
                 )
         return segments
@@ -120,7 +132,7 @@ class OpenAITranscriber(OpenAIProvider):
 
     def _answers(self, chunks: list[tuple[Path, float, float]]) -> list[dict[str, Any]]:
         params = {
-            "response_format": "verbose_json",
+            "response_format": "diarized_json" if diarizes(self.model) else "verbose_json",
             # Still "segment" although words are asked for too: answers cached before
             # (without words) stay usable instead of being paid for again.
             "granularity": "segment",
@@ -138,12 +150,19 @@ class OpenAITranscriber(OpenAIProvider):
         # timeout_s meant for chat-sized requests (about 5x real time is ample).
         timeout = max(self._config.timeout_s, length / 5)
 
+        if diarizes(self.model):
+            # diarized_json has no word times; long audio needs a chunking strategy
+            extra |= {"response_format": "diarized_json", "chunking_strategy": "auto"}
+        else:
+            extra |= {
+                "response_format": "verbose_json",
+                "timestamp_granularities": ["segment", "word"],
+            }
+
         def attempt(usage: Usage) -> dict[str, Any]:
             answer = self._client.audio.transcriptions.create(
                 model=self.model,
                 file=(path.name, audio, "audio/wav"),
-                response_format="verbose_json",
-                timestamp_granularities=["segment", "word"],
                 timeout=timeout,
                 **extra,
             )
@@ -160,7 +179,16 @@ class OpenAITranscriber(OpenAIProvider):
                 }
             return {
                 "segments": [
-                    {"start": float(s.start), "end": float(s.end), "text": str(s.text)}
+                    {
+                        "start": float(s.start),
+                        "end": float(s.end),
+                        "text": str(s.text),
+                        **(
+                            {"speaker": str(s.speaker)}
+                            if getattr(s, "speaker", None) is not None
+                            else {}
+                        ),
+                    }
                     for s in raw_segments
                 ],
                 "language": getattr(answer, "language", None),

@@ -80,6 +80,35 @@
   });
 })();
 
+// Video page: name a speaker; the new name shows at once in the transcript beside the list.
+(function speakerNames() {
+  const box = document.getElementById("speakers");
+  if (!box) return;
+  const status = box.querySelector(".rename-status");
+  box.querySelectorAll("form.rename").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const speaker = form.dataset.speaker;
+      const name = form.elements.name.value;
+      const url = "/api/videos/" + encodeURIComponent(box.dataset.video) + "/speakers/" + encodeURIComponent(speaker);
+      fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name: name }),
+        credentials: "same-origin",
+      }).then((answer) => answer.json().then((body) => ({ ok: answer.ok, body: body })))
+        .then(({ ok, body }) => {
+          if (!ok) { status.textContent = "Not saved: " + (body.error || "error"); return; }
+          form.elements.name.value = body.name;
+          document.querySelectorAll('#transcript .speaker[data-speaker="' + CSS.escape(speaker) + '"]')
+            .forEach((label) => { label.textContent = body.name; });
+          status.textContent = "Saved: " + body.name + ".";
+        })
+        .catch(() => { status.textContent = "Not saved: the connection was lost."; });
+    });
+  });
+})();
+
 (function uploadForm() {
   const form = document.getElementById("upload-form");
   if (!form) return;

@@ -1,0 +1,164 @@
+"""The offline speaker encoder: resemblyzer's pretrained network, loaded without resemblyzer.
+
+resemblyzer 0.1.4 ships its encoder's weights in its wheel (``resemblyzer/pretrained.pt``,
+Apache-2.0): a three-layer LSTM over 40-band mel spectrograms of 1.6 s whose last hidden
+state, through a linear layer and a ReLU, is a 256-value voice embedding (L2-normed).
+Importing the package would import its ``audio`` module, which needs ``webrtcvad`` (an
+sdist that must be compiled) and ``librosa`` (numba, llvmlite), none of which this
+network needs; so the package is never imported: its weights file is found on the import
+path and loaded into the same network here, and the mel spectrogram is computed with
+numpy as librosa computes it (Slaney mel scale and norm, power spectrum, centred frames).
+
+This module must not decide anything about speakers: it turns samples into embeddings.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+MEL_WINDOW = 400  # 25 ms at 16 kHz
+MEL_HOP = 160  # 10 ms
+MEL_BANDS = 40
+PARTIAL_FRAMES = 160  # 1.6 s: the length the encoder was trained on
+EMBEDDING_SIZE = 256
+HIDDEN_SIZE = 256
+LAYERS = 3
+AUDIO_NORM_DBFS = -30.0  # resemblyzer raises quiet audio to this level before encoding
+
+
+class SpeakerModelMissing(RuntimeError):
+    """The resemblyzer wheel (which holds the weights) is not installed."""
+
+
+def weights_path() -> Path:
+    """``pretrained.pt`` inside the installed resemblyzer package, found without importing it."""
+    spec = importlib.util.find_spec("resemblyzer")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for folder in locations:
+        path = Path(folder) / "pretrained.pt"
+        if path.is_file():
+            return path
+    raise SpeakerModelMissing(
+        "the speaker encoder weights are missing: install the local extra "
+        "(`make install`, or `pip install --no-deps resemblyzer==0.1.4`), which ships "
+        "resemblyzer/pretrained.pt"
+    )
+
+
+@lru_cache(maxsize=1)
+def mel_filters() -> np.ndarray:
+    """librosa.filters.mel(sr=16000, n_fft=400, n_mels=40): Slaney scale, Slaney norm."""
+
+    def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+        hz = np.asarray(hz, dtype=np.float64)
+        mel = hz / (200.0 / 3)
+        log_region = hz >= 1000.0
+        mel[log_region] = 15.0 + np.log(hz[log_region] / 1000.0) / (np.log(6.4) / 27.0)
+        return mel
+
+    def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+        hz = mel * (200.0 / 3)
+        log_region = mel >= 15.0
+        hz[log_region] = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel[log_region] - 15.0))
+        return hz
+
+    fft_freqs = np.linspace(0, SAMPLE_RATE / 2, 1 + MEL_WINDOW // 2)
+    top = hz_to_mel(np.array([SAMPLE_RATE / 2]))[0]
+    mel_freqs = mel_to_hz(np.linspace(0.0, top, MEL_BANDS + 2))
+    spacing = np.diff(mel_freqs)
+    ramps = mel_freqs[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / spacing[:-1, None]
+    upper = ramps[2:] / spacing[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_freqs[2:] - mel_freqs[:-2]))[:, None]
+    return weights.astype(np.float32)
+
+
+def mel_frames(samples: np.ndarray) -> np.ndarray:
+    """Mel power spectrogram, one row of 40 bands per 10 ms (as resemblyzer feeds its network)."""
+    samples = np.asarray(samples, dtype=np.float32)
+    padded = np.pad(samples, MEL_WINDOW // 2)
+    count = 1 + max(0, len(padded) - MEL_WINDOW) // MEL_HOP
+    index = np.arange(MEL_WINDOW)[None, :] + MEL_HOP * np.arange(count)[:, None]
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(MEL_WINDOW) / MEL_WINDOW)).astype(np.float32)
+    power = np.abs(np.fft.rfft(padded[index] * window, axis=1)) ** 2
+    return (power.astype(np.float32) @ mel_filters().T).astype(np.float32)
+
+
+def normalize_volume(samples: np.ndarray) -> np.ndarray:
+    """Raise quiet audio to -30 dBFS (never lower loud audio), as resemblyzer does."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+    if rms <= 0:
+        return samples
+    change = AUDIO_NORM_DBFS - 20 * np.log10(rms)
+    return samples * (10 ** (change / 20)) if change > 0 else samples
+
+
+class SpeakerEncoder:
+    """Voice embeddings of 1.6 s windows. Loading takes about a quarter of a second; the
+    instance is shared by the steps of a process (see :func:`shared_encoder`)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        try:
+            import torch
+            from torch import nn
+        except ImportError:
+            raise SpeakerModelMissing(
+                "the speaker encoder needs torch: install the local extra (`make install`)"
+            ) from None
+
+        self._torch = torch
+        self.lstm = nn.LSTM(MEL_BANDS, HIDDEN_SIZE, LAYERS, batch_first=True)
+        self.linear = nn.Linear(HIDDEN_SIZE, EMBEDDING_SIZE)
+        checkpoint = torch.load(path or weights_path(), map_location="cpu", weights_only=True)
+        state = checkpoint["model_state"]
+        self.lstm.load_state_dict(
+            {k.removeprefix("lstm."): v for k, v in state.items() if k.startswith("lstm.")}
+        )
+        self.linear.load_state_dict(
+            {k.removeprefix("linear."): v for k, v in state.items() if k.startswith("linear.")}
+        )
+        self.lstm.eval()
+        self.linear.eval()
+        self._lock = threading.Lock()
+
+    def embed_mels(self, mels: np.ndarray, batch: int = 64) -> np.ndarray:
+        """Embeddings (n, 256) of ``mels`` shaped (n, 160, 40)."""
+        torch = self._torch
+        if len(mels) == 0:
+            return np.zeros((0, EMBEDDING_SIZE), dtype=np.float32)
+        out = []
+        # One thread: the LSTM steps through 160 frames of a small batch, and splitting each
+        # step over cores costs more than it gains (40 windows: 0.08 s of CPU on one
+        # thread against 0.24 s on two, on this 2-core machine under load, 2026-12-06).
+        threads = torch.get_num_threads()
+        with self._lock, torch.inference_mode():
+            torch.set_num_threads(1)
+            try:
+                for start in range(0, len(mels), batch):
+                    chunk = torch.from_numpy(np.ascontiguousarray(mels[start : start + batch]))
+                    _, (hidden, _) = self.lstm(chunk)
+                    raw = torch.relu(self.linear(hidden[-1]))
+                    norm = torch.linalg.vector_norm(raw, dim=1, keepdim=True).clamp_min(1e-9)
+                    out.append((raw / norm).numpy())
+            finally:
+                torch.set_num_threads(threads)
+        return np.concatenate(out).astype(np.float32)
+
+
+_shared: SpeakerEncoder | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_encoder() -> SpeakerEncoder:
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = SpeakerEncoder()
+        return _shared
