@@ -230,3 +230,21 @@ def test_without_a_database_the_limit_adapts_within_the_process() -> None:
     assert during.decreased_at is not None and during.limit < 6, during
     assert embedder._limiter.limit.limit == 6.0
     assert [call.error for call in recorder.calls if call.status != "ok"] == []
+
+
+def test_a_request_that_must_not_wait_is_told_busy_by_the_lowered_limit_and_the_pause() -> None:
+    from vidmine.providers.limits import ProviderLimiter, SlotsBusyError, without_waiting
+
+    limiter = ProviderLimiter(
+        f"no-wait-{uuid.uuid4().hex[:6]}", max_concurrent=2, requests_per_minute=60_000
+    )
+    with limiter.request_slot() as ticket:
+        assert limiter.report(ticket, Outcome.THROTTLED).concurrency == 1
+    busy = pytest.raises(SlotsBusyError, match="1 request slots its limit allows now")
+    with limiter.request_slot(), without_waiting(), busy, limiter.request_slot():
+        pass
+    with limiter.request_slot() as ticket:
+        limiter.report(ticket, Outcome.THROTTLED, retry_after_s=60)
+    paused = pytest.raises(SlotsBusyError, match="asked to wait")
+    with without_waiting(), paused, limiter.request_slot():
+        pass
