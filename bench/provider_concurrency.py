@@ -21,7 +21,8 @@ in this one run (repeats interleaved) so the ratios compare like with like:
 ``requests_per_minute`` is set far above what the run needs so the per-minute bucket
 does not bind (at the default 500 a minute the bucket, not the concurrency, would set
 the pace). The database is ``--database-url``, else ``DATABASE_URL``, else an embedded
-PostgreSQL in a temporary folder.
+PostgreSQL in a temporary folder; it is migrated, so the slots read the adaptive limit as
+they do in production (nothing lowers it here: the server answers every request).
 """
 
 from __future__ import annotations
@@ -130,11 +131,22 @@ def caption_here(
     return time.perf_counter() - started
 
 
+def spawn_worker(script: str, spec: dict[str, object]) -> subprocess.Popen[str]:
+    """A Python process running ``script`` on ``spec`` (as JSON in argv[1]); it talks in
+    lines on its stdin and stdout."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script, json.dumps(spec)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
 def caption_in_processes(
     fake: FakeOpenAI, frames: list[Path], concurrency: int, slots_url: str | None, processes: int
 ) -> float:
     provider = f"bench-{uuid.uuid4().hex[:8]}"  # one provider shared by the processes
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     workers = []
     for share in (frames[i::processes] for i in range(processes)):
         spec = {
@@ -145,15 +157,7 @@ def caption_in_processes(
             "slots_url": slots_url,
             "frames": [str(p) for p in share],
         }
-        workers.append(
-            subprocess.Popen(
-                [sys.executable, "-c", WORKER, json.dumps(spec)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-        )
+        workers.append(spawn_worker(WORKER, spec))
     try:
         for worker in workers:
             if worker.stdout is None or worker.stdout.readline().strip() != "ready":
@@ -206,8 +210,13 @@ def slot_overhead_ms(slots_url: str, samples: int = 500) -> tuple[float, float]:
 
 
 def database(args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
+    """The database's URL, migrated (the adaptive limit lives in provider_limits, so the
+    slots take the statement production takes), and what to call when done."""
+    from vidmine.db.migrate import migrate
+
     url = args.database_url or os.environ.get("DATABASE_URL", "").strip()
     if url:
+        migrate(url)
         return url, lambda: None
     from vidmine.db.connection import ensure_embedded, stop_embedded
 
@@ -218,7 +227,9 @@ def database(args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
         stop_embedded(home)
         shutil.rmtree(root, ignore_errors=True)
 
-    return ensure_embedded(home), cleanup
+    url = ensure_embedded(home)
+    migrate(url)
+    return url, cleanup
 
 
 def main() -> None:

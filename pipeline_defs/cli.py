@@ -432,6 +432,10 @@ def serve(
             known_profiles=frozenset(config.profiles),
             allowed_hosts=allowed_hosts_from_env(host),
             media_limits=config.limits,
+            provider_ceilings={
+                name: config.provider(name).max_concurrent
+                for name in sorted(config.providers_in_use())
+            },
         ),
         active_runs=active_runs_lister(instance),
         pipeline_health=pipeline_health_checker(instance),

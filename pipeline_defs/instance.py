@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from assets.tags import provider_tag, stage_pool_limits
+from assets.tags import PROVIDER_TAG_PREFIX, provider_tag, stage_pool_limits
 from vidmine.config import LOCAL_PROVIDER, VidmineConfig
 from vidmine.files import atomic_write_text
 from vidmine.settings import VidmineHome
@@ -150,6 +150,13 @@ def active_runs_lister(instance):
                 partition=record.dagster_run.tags.get("dagster/partition"),
                 created_at=record.create_timestamp,
                 priority=_int_or_none(record.dagster_run.tags.get("dagster/priority")),
+                providers=tuple(
+                    sorted(
+                        tag.removeprefix(PROVIDER_TAG_PREFIX)
+                        for tag in record.dagster_run.tags
+                        if tag.startswith(PROVIDER_TAG_PREFIX)
+                    )
+                ),
             )
             for record in records
         ]

@@ -3,9 +3,9 @@
 Every provider object of one provider (its captioner, embedder, ...) shares one
 :class:`ProviderLimiter` (see :func:`limiter_for`), which holds:
 
-- a semaphore of ``max_concurrent`` slots. A slot is held for exactly one HTTP attempt
-  (the openai client runs with ``max_retries=0``; :func:`call_with_retries` does the
-  retrying), so the number of requests in flight at the server never exceeds
+- a gate of ``max_concurrent`` slots, fewer while the adaptive limit (below) is lower.
+  A slot is held for exactly one HTTP attempt (the openai client runs with
+  ``max_retries=0``; :func:`call_with_retries` does the retrying), so the number of requests in flight at the server never exceeds
   ``max_concurrent``, and a request sleeping between retries frees its slot for others.
   (The one exception is beyond any client's knowledge: an attempt that timed out frees
   its slot although the server may still be working on it);
@@ -16,6 +16,14 @@ Every provider object of one provider (its captioner, embedder, ...) shares one
   moment a permit is granted is the moment the request goes out;
 - optionally a tokens-per-minute bucket, charged with the caller's estimate of a
   request's input tokens.
+
+The cap adapts (:mod:`vidmine.providers.adaptive`): every attempt's answer is reported
+(:meth:`ProviderLimiter.report`); a 429, 5xx or timeout halves the provider's limit and
+a good answer raises it by 1/limit, never above ``max_concurrent``. With the shared slots
+the limit lives in PostgreSQL beside them, so all processes slow down together; without
+them it lives in this process. The limit bounds the requests in flight (``floor(limit)``)
+and, below the ceiling, the request rate (``limit / max_concurrent`` of
+``requests_per_minute``, a pace on top of the configured bucket, which still holds).
 
 Retrying is done here, with tenacity, rather than by the openai client: the client
 treats ``Retry-After: 0`` as absent and backs off at least 0.375 s anyway, it does not
@@ -44,7 +52,8 @@ import tenacity
 from pyrate_limiter import Limiter, Rate, SingleBucketFactory, StateBucket, TokenBucket
 
 from vidmine.config import ProviderConfig
-from vidmine.providers.slots import RequestSlots, request_slots_for
+from vidmine.providers.adaptive import AdaptiveLimit, Outcome, next_limit
+from vidmine.providers.slots import HeldSlot, RequestSlots, request_slots_for
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +117,31 @@ def _token_bucket(per_minute: float, burst: int) -> Limiter:
     return Limiter(SingleBucketFactory(bucket, schedule_leak=False), buffer_ms=5)
 
 
+@dataclass
+class AttemptTicket:
+    """One attempt inside the limits: when it went out, and the shared slot it holds."""
+
+    sent_at: float  # time.time(), or the database's clock with a shared slot
+    shared: HeldSlot | None = None
+
+
+class _Pace:
+    """Spaces request starts to a rate that can change (the adaptive share of
+    ``requests_per_minute``); inactive at the full rate, where the bucket paces alone."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self, per_minute: float) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + 60.0 / per_minute
+        if start > now:
+            time.sleep(start - now)
+
+
 class ProviderLimiter:
     """The in-flight, requests-per-minute and tokens-per-minute limits of one provider."""
 
@@ -124,8 +158,16 @@ class ProviderLimiter:
             raise ValueError(f"providers.{name}.max_concurrent must be at least 1")
         self.name = name
         self.max_concurrent = max_concurrent
-        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self.requests_per_minute = requests_per_minute
         self.shared_slots = shared_slots
+        # The process's own gate: at most the adaptive limit's requests in flight here,
+        # and none while the provider asked to wait. Its view of the limit is its own
+        # (no shared slots) or the last one read from the database.
+        self._gate = threading.Condition()
+        self._gate_in_flight = 0
+        self._limit = AdaptiveLimit.at_ceiling(max_concurrent)
+        self._resume_at = 0.0  # time.monotonic()
+        self._pace = _Pace()
         # OpenAI enforces per-minute limits over shorter windows, so a whole minute's
         # requests sent at once can itself draw 429s: allow a burst of a tenth of it.
         self._rpm_burst = max(1, math.ceil(requests_per_minute / 10))
@@ -139,53 +181,122 @@ class ProviderLimiter:
         self._max_in_flight = 0
 
     @contextmanager
-    def request_slot(self, tokens: int = 0) -> Iterator[None]:
+    def request_slot(self, tokens: int = 0) -> Iterator[AttemptTicket]:
         """Hold one in-flight slot for one HTTP attempt; blocks until all limits allow it
-        (inside :func:`without_waiting`, raises :class:`SlotsBusyError` when no slot is free)."""
-        if _NO_WAIT.get():
-            with self._slot_now(), self._counted(tokens):
-                yield
-            return
-        with self._slots, self._shared_slot(), self._counted(tokens):
-            yield
+        (inside :func:`without_waiting`, raises :class:`SlotsBusyError` when no slot is free
+        now, or the provider asked to wait).
 
-    @contextmanager
-    def _slot_now(self) -> Iterator[None]:
-        busy = f"{self.name}: all {self.max_concurrent} request slots are taken"
-        if not self._slots.acquire(blocking=False):
-            raise SlotsBusyError(busy)
+        Report the attempt's answer with :meth:`report` before leaving the block, so a
+        lowered limit holds before the slot is given back."""
+        wait = not _NO_WAIT.get()
+        self._enter_gate(wait)
         try:
-            held = self.shared_slots.try_acquire() if self.shared_slots is not None else None
-            if self.shared_slots is not None and held is None:
-                raise SlotsBusyError(busy + " (by other processes)")
-            try:
-                yield
-            finally:
-                if held is not None and self.shared_slots is not None:
-                    self.shared_slots.release(held)
+            with self._shared_slot(wait) as shared:
+                if shared is not None and shared.limit is not None:
+                    self._learn(shared.limit, 0.0)
+                with self._counted(tokens, shared) as ticket:
+                    yield ticket
         finally:
-            self._slots.release()
+            self._leave_gate()
 
     @contextmanager
-    def _counted(self, tokens: int) -> Iterator[None]:
-        """The per-minute buckets and the in-flight count, once a slot is held."""
+    def _counted(self, tokens: int, shared: HeldSlot | None) -> Iterator[AttemptTicket]:
+        """The per-minute buckets, the adaptive pace and the in-flight count, once a slot
+        is held."""
         self._requests.try_acquire(self.name)
         if self._tokens is not None and tokens > 0:
             # A request bigger than a minute's budget waits for a full bucket.
             self._tokens.try_acquire(self.name, weight=min(tokens, self._tpm_burst))
+        rate_factor = self.limit.rate_factor
+        if rate_factor < 1.0:
+            self._pace.wait(self.requests_per_minute * rate_factor)
         with self._count_lock:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        sent_at = shared.taken_at if shared is not None and shared.taken_at else time.time()
         try:
-            yield
+            yield AttemptTicket(sent_at=sent_at, shared=shared)
         finally:
             with self._count_lock:
                 self._in_flight -= 1
 
-    def _shared_slot(self) -> AbstractContextManager[object]:
-        # Taken after the process's own slot: a process never has more threads waiting
+    def report(
+        self, ticket: AttemptTicket, outcome: Outcome, retry_after_s: float | None = None
+    ) -> AdaptiveLimit:
+        """Apply one attempt's answer to the provider's limit; returns the limit now."""
+        if outcome is Outcome.NEUTRAL:
+            return self.limit
+        shared = self.shared_slots
+        if shared is not None and ticket.shared is not None:
+            answer = shared.report(ticket.shared, outcome, retry_after_s)
+            if answer is not None:
+                self._learn(*answer)
+                return answer[0]
+        # No shared state (no database, or one without provider_limits): this process's.
+        with self._gate:
+            now = time.time()
+            self._limit = next_limit(
+                self._limit, outcome, now=now, sent_at=ticket.sent_at, retry_after_s=retry_after_s
+            )
+            wait = self._limit.wait_s(now)
+            self._resume_at = max(self._resume_at, time.monotonic() + wait)
+            self._gate.notify_all()
+            return self._limit
+
+    @property
+    def limit(self) -> AdaptiveLimit:
+        """The provider's adaptive limit as this process knows it."""
+        with self._gate:
+            return self._limit
+
+    def _learn(self, limit: AdaptiveLimit, wait_s: float) -> None:
+        with self._gate:
+            self._limit = limit
+            if wait_s > 0:
+                self._resume_at = max(self._resume_at, time.monotonic() + wait_s)
+            self._gate.notify_all()
+
+    def _enter_gate(self, wait: bool = True) -> None:
+        with self._gate:
+            while True:
+                pause = self._resume_at - time.monotonic()
+                if pause <= 0 and self._gate_in_flight < self._limit.concurrency:
+                    self._gate_in_flight += 1
+                    return
+                if not wait:
+                    raise SlotsBusyError(
+                        f"{self.name}: the provider asked to wait {pause:.1f} s"
+                        if pause > 0
+                        else f"{self.name}: all {self._limit.concurrency} request slots "
+                        f"its limit allows now (of {self.max_concurrent}) are taken"
+                    )
+                # Woken by a finished attempt or a new limit; a pause ends by itself.
+                self._gate.wait(timeout=pause if pause > 0 else None)
+
+    def _leave_gate(self) -> None:
+        with self._gate:
+            self._gate_in_flight -= 1
+            self._gate.notify_all()
+
+    def _shared_slot(self, wait: bool = True) -> AbstractContextManager[HeldSlot | None]:
+        # Taken after the process's own gate: a process never has more threads waiting
         # on (and polling for) the shared slots than it could use.
-        return self.shared_slots.slot() if self.shared_slots is not None else nullcontext()
+        if self.shared_slots is None:
+            return nullcontext()
+        return self.shared_slots.slot() if wait else self._shared_slot_now(self.shared_slots)
+
+    @contextmanager
+    def _shared_slot_now(self, slots: RequestSlots) -> Iterator[HeldSlot]:
+        held = slots.try_acquire()
+        if held is None:
+            raise SlotsBusyError(
+                f"{self.name}: all {slots.known_limit.concurrency} request slots its limit "
+                f"allows now (of {self.max_concurrent}) are taken (by other processes)"
+            )
+        try:
+            yield held
+        finally:
+            slots.release(held)
 
     @property
     def in_flight(self) -> int:
@@ -258,6 +369,20 @@ def retry_after_s(error: BaseException) -> float | None:
     return None
 
 
+def outcome_of(error: BaseException) -> Outcome:
+    """What a failed attempt says about the provider's load."""
+    if isinstance(error, RetryableAnswerError):
+        return Outcome.OK  # it answered, just not usably: it had room to answer
+    if isinstance(error, openai.APITimeoutError):
+        return Outcome.TIMEOUT
+    if isinstance(error, openai.APIStatusError):
+        if error.status_code == 429:
+            return Outcome.THROTTLED
+        if error.status_code >= 500:
+            return Outcome.SERVER_ERROR
+    return Outcome.NEUTRAL
+
+
 def is_transient(error: BaseException, policy: RetryPolicy) -> bool:
     """Whether asking again may help: overload, server faults, timeouts, malformed answers."""
     if isinstance(error, RetryableAnswerError | openai.APIConnectionError):
@@ -315,8 +440,14 @@ def call_with_retries(
     def one_attempt() -> T:
         nonlocal attempts
         attempts += 1
-        with limiter.request_slot(tokens):
-            return attempt()
+        with limiter.request_slot(tokens) as ticket:
+            try:
+                value = attempt()
+            except Exception as error:
+                limiter.report(ticket, outcome_of(error), retry_after_s(error))
+                raise
+            limiter.report(ticket, Outcome.OK)
+            return value
 
     def log_retry(retry_state: tenacity.RetryCallState) -> None:
         error = retry_state.outcome.exception() if retry_state.outcome else None

@@ -15,11 +15,15 @@ It answers the four endpoints vidmine uses, deterministically and without any mo
 
 Misbehaviour can be injected at start or at run time (:meth:`FakeOpenAI.configure`, or
 ``POST /_control`` with a JSON body of the same options): a fixed latency, a number of
-upcoming 429s (with ``Retry-After``), upcoming 5xx, hangs (a sleep past the client's
+upcoming 429s (with ``Retry-After``), an overload (a 429 to every request
+that arrives while more than ``throttle_above`` are in flight, as a server at capacity
+answers; ``None`` turns it off), upcoming 5xx, hangs (a sleep past the client's
 timeout), malformed chat answers (N times, or whenever the prompt holds a marker), and
 a required API key (a wrong one gets a 401 that echoes it, as a leak trap). Counters
 (``GET /_control/stats``, :meth:`FakeOpenAI.stats`): requests in total and per
-endpoint, requests in flight now and at most, injected failures served.
+endpoint, requests in flight now and at most, injected failures served, answers
+completed (status 200). A benchmark drives phases (a storm of 429s, slow answers) by
+changing the behaviour while it runs.
 
 A request counts as in flight from when its body has been read until just before its
 answer is written, so a client that never has more than N requests open can never make
@@ -72,6 +76,7 @@ class Behaviour:
     latency_ms: float = 0.0
     fail_429: int = 0  # upcoming requests answered 429
     retry_after: str | None = "0"  # Retry-After header of those 429s (None: no header)
+    throttle_above: int | None = None  # 429 to a request arriving with more in flight
     fail_5xx: int = 0  # upcoming requests answered with status_5xx
     status_5xx: int = 500
     hang: int = 0  # upcoming requests that sleep hang_s before answering
@@ -103,6 +108,7 @@ class _Counters:
     served_hangs: int = 0
     served_malformed: int = 0
     served_401: int = 0
+    completed: int = 0  # answered 200
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -215,6 +221,9 @@ class FakeOpenAI:
                 b.fail_429 -= 1
                 plan.fail_429 = 1
                 c.served_429 += 1
+            elif b.throttle_above is not None and c.in_flight > b.throttle_above:
+                plan.fail_429 = 1
+                c.served_429 += 1
             elif b.fail_5xx > 0:
                 b.fail_5xx -= 1
                 plan.fail_5xx = 1
@@ -228,9 +237,10 @@ class FakeOpenAI:
                 plan.malformed = 1
             return plan
 
-    def _end(self) -> None:
+    def _end(self, completed: bool = False) -> None:
         with self._lock:
             self._counters.in_flight -= 1
+            self._counters.completed += completed
 
     def _count(self, field: str) -> None:
         with self._lock:
@@ -389,7 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             # Out of flight before the answer is written: the client can only see the
             # answer (and send its next request) after the count went down.
-            fake._end()
+            fake._end(completed=status == 200)
             self._send(status, payload, content_type, headers)
 
 
@@ -741,6 +751,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--fail-429", type=int, default=0)
     parser.add_argument("--retry-after", default="0")
+    parser.add_argument("--throttle-above", type=int, default=None)
     parser.add_argument("--fail-5xx", type=int, default=0)
     parser.add_argument("--status-5xx", type=int, default=500)
     parser.add_argument("--hang", type=int, default=0)

@@ -34,7 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from vidmine.ask import ask
-from vidmine.config import MediaLimits
+from vidmine.config import LOCAL_PROVIDER, MediaLimits
 from vidmine.db.connection import connect
 from vidmine.db.speakers import load_speakers, rename_speaker
 from vidmine.db.store import SEARCH_KINDS, Store
@@ -43,6 +43,7 @@ from vidmine.media.ffmpeg import MediaError
 from vidmine.media.probe import probe_media
 from vidmine.providers.base import CallRecord, TextGenerator
 from vidmine.providers.minilm import EMBED_THREADS_ENV
+from vidmine.providers.slots import SlotsUnavailableError, provider_loads
 from vidmine.search import search_answer, search_text
 from vidmine.settings import VidmineHome
 from vidmine.transcript import clock, to_srt, to_vtt
@@ -72,6 +73,8 @@ PACKAGE_DIR = Path(__file__).parent
 MAX_SEARCH_LIMIT = 100
 MAX_QUERY_CHARS = 500
 HEALTH_TIMEOUT_S = 3
+# "429s in the last minutes": /stats and the library count them over this window.
+PROVIDER_WINDOW_S = 600
 ERROR_TITLES = {
     400: "That request cannot be answered",
     403: "Not allowed",
@@ -122,6 +125,9 @@ class WebSettings:
     # name, this machine's names and VIDMINE_ALLOWED_HOSTS.
     allowed_hosts: frozenset[str] = frozenset({"localhost"})
     media_limits: MediaLimits = field(default_factory=MediaLimits)  # vidmine.yaml `limits`
+    # The providers the stages use, with their max_concurrent (vidmine.yaml `providers`):
+    # /stats and the library show each one's requests, adaptive limit and waiting runs.
+    provider_ceilings: dict[str, int] = field(default_factory=dict)
 
 
 class ApiError(Exception):
@@ -415,7 +421,53 @@ def create_app(
 
     # --- videos ---------------------------------------------------------------------------
 
-    def library_payload() -> dict[str, Any]:
+    def provider_queues(queue: dict[str, Any]) -> dict[str, Any]:
+        """Per provider: requests in flight (every process), the adaptive limit and its
+        ceiling, 429s and 5xx in the window, and the queued runs tagged with it."""
+        ceilings = settings.provider_ceilings
+        section: dict[str, Any] = {
+            "available": True,
+            "window_s": PROVIDER_WINDOW_S,
+            "by_provider": [],
+        }
+        remote = {name: c for name, c in ceilings.items() if name != LOCAL_PROVIDER}
+        loads = {}
+        try:
+            if remote:
+                loads = {
+                    load.provider: load
+                    for load in provider_loads(store.url, remote, window_s=PROVIDER_WINDOW_S)
+                }
+        except SlotsUnavailableError as err:
+            section["available"] = False
+            section["reason"] = str(err)
+        for name in sorted(ceilings):
+            load = loads.get(name)
+            waiting = [
+                {key: run[key] for key in ("run_id", "partition", "age_s", "priority")}
+                | {"priority_label": run["priority_label"]}
+                for run in queue["queued"]
+                if name in run.get("providers", ())
+            ]
+            section["by_provider"].append(
+                {
+                    "provider": name,
+                    "ceiling": ceilings[name],
+                    "local": name == LOCAL_PROVIDER,
+                    "in_flight": load.in_flight if load else None,
+                    "limit": load.limit if load else None,
+                    "concurrency": load.concurrency if load else None,
+                    "too_many_requests": load.too_many_requests if load else None,
+                    "server_errors": load.server_errors if load else None,
+                    "resume_in_s": load.resume_in_s if load else None,
+                    "decreased_at": load.decreased_at if load else None,
+                    "adaptive": load.adaptive if load else None,
+                    "queued_runs": waiting,
+                }
+            )
+        return section
+
+    def library_payload(queue: dict[str, Any] | None = None) -> dict[str, Any]:
         videos = store.list_videos()
         registered = {Path(v.source_path) for v in videos}
         waiting = [
@@ -433,7 +485,7 @@ def create_app(
         now = datetime.now(UTC)
         for upload in waiting:
             upload["age_s"] = round((now - upload["uploaded_at"]).total_seconds(), 1)
-        queue = run_queue()
+        queue = queue if queue is not None else run_queue()
         run_of = {run["partition"]: run for run in queue["queued"] + queue["in_progress"]}
         summaries = []
         for video in videos:
@@ -527,10 +579,12 @@ def create_app(
         )
 
     def library_page(request: Request) -> Response:
+        queue = run_queue()
         return render(
             "library.html",
             page="library",
-            library=library_payload(),
+            library=library_payload(queue),
+            providers=provider_queues(queue),
             profiles=sorted(settings.known_profiles),
             max_upload_mb=settings.max_upload_bytes / 1_000_000,
         )
@@ -654,6 +708,7 @@ def create_app(
                     "age_s": round((now - created).total_seconds(), 1),
                     "priority": run.priority,
                     "priority_label": priority_label(run.priority),
+                    "providers": list(run.providers),
                 }
                 runs["queued" if run.status == "QUEUED" else "in_progress"].append(item)
             runs["available"] = True
@@ -665,8 +720,8 @@ def create_app(
     def stats(request: Request) -> Response:
         """Videos by status, runs queued and in progress, provider calls and cost (contract: vidmine.web.openapi)."""
         videos = store.list_videos()
-        library = library_payload()
         runs = run_queue()
+        library = library_payload(runs)
         summary = store.provider_call_summary()
         calls = embedding_calls or QueryEmbeddingCalls()
         return _json(
@@ -679,6 +734,7 @@ def create_app(
                 },
                 "runs": runs,
                 "provider_calls": {"total": summary["total"], "by_stage": summary["by_stage"]},
+                "providers": provider_queues(runs),
                 "query_embeddings": {
                     "calls": calls.calls,
                     "errors": calls.errors,

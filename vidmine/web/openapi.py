@@ -133,6 +133,7 @@ class QueuedRun(Answer):
     age_s: float
     priority: int | None
     priority_label: str | None
+    providers: list[str] = []  # its vidmine/provider/<name> tags: the pools it waits on
 
 
 class LibraryVideo(VideoSummary):
@@ -191,10 +192,43 @@ class HealthAnswer(Answer):
     error: str | None = None
 
 
+class ProviderWaitingRun(Answer):
+    run_id: str
+    partition: str | None
+    age_s: float
+    priority: int | None
+    priority_label: str | None
+
+
+class ProviderLoad(Answer):
+    """One provider's requests and queue; the request figures are null for ``local``."""
+
+    provider: str
+    ceiling: int  # max_concurrent
+    local: bool
+    in_flight: int | None  # requests in flight now, every process
+    limit: float | None  # the adaptive limit (fractional)
+    concurrency: int | None  # requests in flight it allows now
+    too_many_requests: int | None  # 429s within window_s
+    server_errors: int | None  # 5xx within window_s
+    resume_in_s: float | None  # the provider asked to wait (Retry-After) this much longer
+    decreased_at: datetime | None  # the last time the limit was lowered
+    adaptive: bool | None  # false: the database lacks provider_limits (not migrated)
+    queued_runs: list[ProviderWaitingRun]  # oldest first
+
+
+class ProviderSection(Answer):
+    available: bool
+    window_s: int
+    by_provider: list[ProviderLoad]
+    reason: str | None = None
+
+
 class StatsAnswer(Answer):
     videos: dict[str, Any]
     runs: dict[str, Any]
     provider_calls: dict[str, Any]
+    providers: ProviderSection
     query_embeddings: dict[str, Any]
     generated_at: datetime
 

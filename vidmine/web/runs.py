@@ -22,6 +22,7 @@ class ActiveRun:
     partition: str | None
     created_at: datetime
     priority: int | None = None  # Dagster's dagster/priority tag: higher starts first
+    providers: tuple[str, ...] = ()  # from its vidmine/provider/<name> tags: the pools it waits on
 
 
 class ActiveRuns(Protocol):
