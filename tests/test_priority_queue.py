@@ -3,6 +3,8 @@ limit, then one file dropped alone starts before every bulk run still waiting.""
 
 from __future__ import annotations
 
+import os
+import statistics
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +18,9 @@ from vidmine.uploads import BULK_PRIORITY, INTERACTIVE_PRIORITY
 
 pytestmark = pytest.mark.slow
 
-BULK_FILES = 8  # more than queue.bulk_files (5): the drop is bulk work
+# More than queue.bulk_files (5): the drop is bulk work. The measurement, 30 files,
+# is this test with VIDMINE_BULK_FILES=30 (it reports both waits).
+BULK_FILES = int(os.environ.get("VIDMINE_BULK_FILES", "8"))
 
 
 def test_a_single_drop_starts_before_the_waiting_backlog(
@@ -67,9 +71,17 @@ def test_a_single_drop_starts_before_the_waiting_backlog(
                     f"bulk run {run.run_id} was taken from the queue at {turn}, before the "
                     f"single drop's run ({my_turn}), though it was waiting when that one came"
                 )
+        bulk_waits = [
+            dequeued[r.run_id]
+            - deployed.instance.get_run_record_by_id(r.run_id).create_timestamp.timestamp()
+            for r in runs
+            if r.run_id != mine.run_id and dequeued[r.run_id] is not None
+        ]
         print(
-            f"the single drop waited {my_turn - my_queued:.1f} s in the queue, "
-            f"with {len(waiting)} bulk runs queued before it"
+            f"the single drop waited {my_turn - my_queued:.1f} s in the queue, with "
+            f"{len(waiting)} of {BULK_FILES} bulk runs queued before it; the bulk runs taken "
+            f"so far waited {statistics.median(bulk_waits):.1f} s (median), "
+            f"{max(bulk_waits):.1f} s at most"
         )
 
 
