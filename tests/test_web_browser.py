@@ -118,15 +118,7 @@ def test_a_result_opens_the_video_playing_at_its_moment(server, page, screenshot
     page.screenshot(path=str(screenshots / "search.png"), full_page=True)
     start = float(parse_qs(urlsplit(first.get_attribute("href")).query)["t"][0])
     assert start > 1.0, "the revenue sentence is in the third scene, not at the start"
-    first.click()
-    page.wait_for_url("**/videos/**")
-    page.wait_for_function(
-        "() => { const v = document.getElementById('player');"
-        " return v && !v.paused && v.currentTime > 0 && v.readyState >= 2; }",
-        timeout=15000,
-    )
-    at_arrival = page.evaluate("document.getElementById('player').currentTime")
-    assert abs(at_arrival - start) < 1.0, (at_arrival, start)
+    at_arrival = _open_playing(page, first, start)
     page.wait_for_timeout(1200)
     later = page.evaluate("document.getElementById('player').currentTime")
     assert later > at_arrival + 0.3, "the video plays: its time advances"
@@ -167,15 +159,7 @@ def test_a_question_is_answered_and_a_cited_moment_plays(server, page, screensho
     assert "extractive" in page.locator(".answer-note").inner_text().lower()
     page.screenshot(path=str(screenshots / "ask.png"), full_page=True)
     start = float(parse_qs(urlsplit(cite.get_attribute("href")).query)["t"][0])
-    cite.click()
-    page.wait_for_url("**/videos/**")
-    page.wait_for_function(
-        "() => { const v = document.getElementById('player');"
-        " return v && !v.paused && v.currentTime > 0 && v.readyState >= 2; }",
-        timeout=15000,
-    )
-    at_arrival = page.evaluate("document.getElementById('player').currentTime")
-    assert abs(at_arrival - start) < 1.0, (at_arrival, start)
+    _open_playing(page, cite, start)
     _assert_heard(page)
     # The speaker list names a speaker, and the name is kept when the page comes back.
     page.locator("#speakers summary").click()
@@ -194,6 +178,20 @@ def test_a_question_is_answered_and_a_cited_moment_plays(server, page, screensho
     page.wait_for_function(
         "() => document.querySelector('#speakers .rename-status').textContent.includes('Saved')"
     )
+
+
+def _open_playing(page, link, start: float) -> float:
+    """Click ``link`` to a moment; the video page opens playing there. Returns its time."""
+    link.click()
+    page.wait_for_url("**/videos/**")
+    page.wait_for_function(
+        "() => { const v = document.getElementById('player');"
+        " return v && !v.paused && v.currentTime > 0 && v.readyState >= 2; }",
+        timeout=15000,
+    )
+    at_arrival = page.evaluate("document.getElementById('player').currentTime")
+    assert abs(at_arrival - start) < 1.0, (at_arrival, start)
+    return at_arrival
 
 
 def _assert_fits(page, width: int, what: str) -> None:
