@@ -9,4 +9,5 @@ export DAGSTER_HOME="${DAGSTER_HOME:-$VIDMINE_HOME/dagster}"
 mkdir -p "$VIDMINE_HOME/uploads" "$DAGSTER_HOME"
 .venv/bin/vidmine limits apply
 echo "drop videos into $VIDMINE_HOME/uploads (or uploads/<profile>/); UI on http://127.0.0.1:${PORT:-3000}"
-exec .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "${PORT:-3000}"
+exec .venv/bin/python scripts/run_dev.py \
+  .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "${PORT:-3000}"
