@@ -22,6 +22,7 @@ from assets.kinds import with_provider_kinds
 from pipeline_defs.jobs import PROCESS_VIDEO_JOB, build_jobs
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from sensors.failed_runs import failed_run_stage_rows
+from sensors.lost_retries import build_lost_retries_sensor
 from sensors.uploads import build_upload_sensor
 from vidmine.config import load_config
 
@@ -45,11 +46,16 @@ def build_definitions() -> dg.Definitions:
     # lets the AI stages' kinds name the providers that run them.
     config = load_config()
     all_assets = with_provider_kinds(dg.load_assets_from_modules(ASSET_MODULES), config)
+    jobs = build_jobs(config, dg.AssetSelection.all())
     return dg.Definitions(
         assets=all_assets,
         asset_checks=ASSET_CHECKS,
-        jobs=build_jobs(config, dg.AssetSelection.all()),
-        sensors=[build_upload_sensor(PROCESS_VIDEO_JOB), failed_run_stage_rows],
+        jobs=jobs,
+        sensors=[
+            build_upload_sensor(PROCESS_VIDEO_JOB),
+            failed_run_stage_rows,
+            build_lost_retries_sensor(jobs),
+        ],
         resources={
             "database": VidmineDatabase(),
             "media": MediaLibrary(),
