@@ -36,11 +36,10 @@ import uuid
 from dataclasses import dataclass, field
 
 import psycopg
-from provider_concurrency import database, spawn_worker
+from provider_concurrency import database, spawn_worker, worker_spec
 
 from vidmine.testing.fake_openai import FakeOpenAI, running_fake_openai
 
-BENCH_RPM = 1_000_000.0
 SAMPLE_S = 0.05
 
 # A worker process: embeds texts one request each, batch after batch, from "go" until its
@@ -133,14 +132,7 @@ def start_workers(
 ) -> list[subprocess.Popen[str]]:
     workers = []
     for number in range(count):
-        spec = {
-            "base_url": fake.base_url,
-            "c": concurrency,
-            "rpm": BENCH_RPM,
-            "provider": provider,
-            "slots_url": slots_url,
-            "name": f"worker{number}",
-        }
+        spec = worker_spec(fake, concurrency, provider, slots_url, name=f"worker{number}")
         workers.append(spawn_worker(WORKER, spec))
     for worker in workers:
         if worker.stdout is None or worker.stdout.readline().strip() != "ready":

@@ -131,6 +131,20 @@ def caption_here(
     return time.perf_counter() - started
 
 
+def worker_spec(
+    fake: FakeOpenAI, concurrency: int, provider: str, slots_url: str | None, **extra: object
+) -> dict[str, object]:
+    """What a bench worker process needs to call the fake server as ``provider``."""
+    return {
+        "base_url": fake.base_url,
+        "c": concurrency,
+        "rpm": BENCH_RPM,
+        "provider": provider,
+        "slots_url": slots_url,
+        **extra,
+    }
+
+
 def spawn_worker(script: str, spec: dict[str, object]) -> subprocess.Popen[str]:
     """A Python process running ``script`` on ``spec`` (as JSON in argv[1]); it talks in
     lines on its stdin and stdout."""
@@ -149,14 +163,7 @@ def caption_in_processes(
     provider = f"bench-{uuid.uuid4().hex[:8]}"  # one provider shared by the processes
     workers = []
     for share in (frames[i::processes] for i in range(processes)):
-        spec = {
-            "base_url": fake.base_url,
-            "c": concurrency,
-            "rpm": BENCH_RPM,
-            "provider": provider,
-            "slots_url": slots_url,
-            "frames": [str(p) for p in share],
-        }
+        spec = worker_spec(fake, concurrency, provider, slots_url, frames=[str(p) for p in share])
         workers.append(spawn_worker(WORKER, spec))
     try:
         for worker in workers:
