@@ -29,8 +29,40 @@ def shared_media(relative: str) -> Path:
     return path
 
 
-def long_speech_video(height: int = 1080) -> Path:
-    """``bench/out/long_speech_{height}p.mp4``, made on first use."""
+# The sources a browser cannot play as they are, so their playback copy is re-encoded:
+# variant -> (file name suffix, ffmpeg video arguments applied to the H.264 30 fps file).
+REENCODED_VARIANTS = {
+    "hevc": ("_hevc", ("-c:v", "libx265", "-preset", "ultrafast", "-crf", "26", "-tag:v", "hvc1")),
+    "60fps": (
+        "_60fps",
+        ("-vf", "fps=60000/1001", "-c:v", "libx264", "-preset", "veryfast", "-crf", "21"),
+    ),
+}
+VARIANTS = ("h264", *REENCODED_VARIANTS)
+
+
+def long_speech_video(height: int = 1080, variant: str = "h264") -> Path:
+    """``bench/out/long_speech_{height}p{suffix}.mp4``, made on first use. ``variant``:
+    ``h264`` (29.97 fps, what phones and screen recorders make), ``hevc`` (the same
+    pictures as H.265) or ``60fps`` (the same pictures at 59.94 fps, H.264)."""
+    if variant != "h264":
+        suffix, video_args = REENCODED_VARIANTS[variant]
+        target = OUT / f"long_speech_{height}p{suffix}.mp4"
+        if not target.is_file():
+            source = long_speech_video(height)
+            partial = target.with_name(f".{target.stem}.part.mp4")
+            _ffmpeg(
+                "-i",
+                str(source),
+                *video_args,
+                "-c:a",
+                "copy",
+                "-movflags",
+                "+faststart",
+                str(partial),
+            )
+            partial.replace(target)
+        return target
     target = OUT / f"long_speech_{height}p.mp4"
     if target.is_file():
         return target

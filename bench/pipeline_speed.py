@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from media import long_speech_video
+from media import VARIANTS, long_speech_video
 
 from vidmine.db.connection import database_url
 from vidmine.settings import VidmineHome
@@ -189,9 +189,40 @@ def _stage_times(run: IngestRun) -> dict[str, tuple[float, float]]:
     }
 
 
+def _stream_summary(video: Path) -> str:
+    """``h264 29.97 fps``: the video stream's codec and frame rate."""
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,avg_frame_rate",
+            "-of",
+            "json",
+            str(video),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stream = json.loads(out.stdout)["streams"][0]
+    num, _, den = stream["avg_frame_rate"].partition("/")
+    return f"{stream['codec_name']} {float(num) / float(den or 1):.2f} fps"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--heights", type=int, nargs="+", default=[1080, 720])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        default=["h264"],
+        help="h264 (29.97 fps, remuxed for playback), hevc or 60fps (re-encoded after ready)",
+    )
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--baseline-repo", type=Path, help="another vidmine checkout to time")
     parser.add_argument(
@@ -210,8 +241,8 @@ def main() -> None:
         }
     if args.baseline_repo:
         versions = {"baseline": (args.baseline_repo.resolve(), None), **versions}
-    for height in args.heights:
-        video = long_speech_video(height)
+    for height, variant in [(h, v) for h in args.heights for v in args.variants]:
+        video = long_speech_video(height, variant)
         duration = float(
             subprocess.run(
                 [
@@ -237,7 +268,7 @@ def main() -> None:
             results[name] = _median_run(
                 [ingest_once(video, repo, config_yaml) for _ in range(args.repeat)]
             )
-        print(f"\n{video.name}: {duration:.0f} s of {height}p H.264 + AAC")
+        print(f"\n{video.name}: {duration:.0f} s of {height}p {_stream_summary(video)} + AAC")
         print(
             f"bare ffmpeg decode (median of {max(3, args.repeat)}): {decode:.1f} s, "
             f"{decode_cpu:.1f} s of CPU; {CORES} cores"

@@ -184,3 +184,43 @@ def test_the_demo_sample_is_heard_right(transcriber, tmp_path):
     heard = " ".join(seg.text for seg in transcriber.transcribe(wav))
     spoken = " ".join(scene.speech for scene in DEMO_SCENES)
     assert word_error_rate(spoken, heard) <= 0.1, heard
+
+
+def test_device_auto_takes_a_gpu_if_there_is_one_else_the_cpu(tmp_path):
+    """`device: auto` (the default) takes a CUDA GPU when CTranslate2 finds one; this
+    machine has none, so both CTranslate2 models run on the CPU, as before the setting."""
+    from vidmine.config import load_config
+    from vidmine.providers.devices import cuda_devices
+    from vidmine.providers.registry import embedder_for, transcriber_for
+
+    gpu = cuda_devices() > 0
+    config_file = tmp_path / "vidmine.yaml"
+    config_file.write_text(
+        "stages:\n  transcribe: {provider: local, device: auto}\n  embed: {device: cpu}\n"
+    )
+    config = load_config(config_file)
+    transcriber = transcriber_for(config, None, MemoryRecorder())
+    embedder = embedder_for(config, None, MemoryRecorder())
+    expected = ("cuda", "float16") if gpu else ("cpu", "int8")
+    assert (transcriber.placement.device, transcriber.placement.compute_type) == expected
+    assert (embedder.placement.device, embedder.placement.compute_type) == ("cpu", "float32")
+    assert len(embedder.embed(["a lighthouse on the coast"])[0]) == local.EMBED_DIMENSIONS
+
+
+def test_device_cuda_without_a_gpu_and_device_on_a_remote_stage_are_named(tmp_path):
+    from vidmine.config import ConfigError, load_config
+    from vidmine.providers.devices import cuda_devices
+
+    if cuda_devices() == 0:  # with a GPU, device: cuda is satisfied
+        with pytest.raises(ProviderError, match=r"stages\.transcribe\.device: cuda.*no CUDA"):
+            local.LocalTranscriber(device="cuda")
+    config_file = tmp_path / "vidmine.yaml"
+    config_file.write_text(
+        "providers:\n  openai: {base_url: 'http://127.0.0.1:9/v1'}\n"
+        "stages:\n  embed: {provider: openai, device: cuda, dimensions: 8}\n"
+    )
+    with pytest.raises(ConfigError, match=r"stages\.embed\.device: only the local provider"):
+        load_config(config_file, check_keys=False)
+    config_file.write_text("stages:\n  transcribe: {device: gpu}\n")
+    with pytest.raises(ConfigError, match=r"device"):
+        load_config(config_file)

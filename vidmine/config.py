@@ -21,6 +21,8 @@ from vidmine.settings import VidmineHome
 
 STAGES = ("transcribe", "vision", "embed", "generate")
 LOCAL_PROVIDER = "local"
+# The local stages that run a model CTranslate2 can place on a CUDA GPU.
+DEVICE_STAGES = ("transcribe", "embed")
 
 
 class ConfigError(ValueError):
@@ -48,6 +50,9 @@ class StageConfig(_Strict):
     # transcribe only: the spoken language as an ISO 639-1 code ("de"); unset, each
     # stretch of speech is transcribed in the language Whisper hears there.
     language: str | None = None
+    # local transcribe and embed only: where the model runs. auto: a CUDA GPU when
+    # CTranslate2 finds one, else the CPU; cuda: fail when there is none.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
 
     @model_validator(mode="after")
     def _check_language(self) -> StageConfig:
@@ -157,6 +162,22 @@ class SpeakersConfig(_Strict):
     max_speakers: int = Field(default=8, ge=1)
 
 
+def _check_stage(where: str, stage: str, cfg: StageConfig, known: set[str]) -> None:
+    """What a stage's settings may say, wherever they are given (``where``: their path)."""
+    if cfg.language is not None and stage != "transcribe":
+        raise ValueError(f"{where}.language: only stages.transcribe has a language")
+    if cfg.provider not in known:
+        raise ValueError(
+            f"{where}.provider: unknown provider {cfg.provider!r}; "
+            f"define it under providers or use one of {sorted(known)}"
+        )
+    if cfg.device != "auto" and (cfg.provider != LOCAL_PROVIDER or stage not in DEVICE_STAGES):
+        raise ValueError(
+            f"{where}.device: only the local provider's {' and '.join(DEVICE_STAGES)} models "
+            f"run on a device of this machine; remove the setting"
+        )
+
+
 class VidmineConfig(_Strict):
     default_profile: str = "standard_audio_visual"
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
@@ -175,26 +196,12 @@ class VidmineConfig(_Strict):
             if stage not in STAGES:
                 raise ValueError(f"stages.{stage}: unknown stage; expected one of {STAGES}")
         for stage, cfg in self.stages.items():
-            if cfg.language is not None and stage != "transcribe":
-                raise ValueError(f"stages.{stage}.language: only stages.transcribe has a language")
-            if cfg.provider not in known:
-                raise ValueError(
-                    f"stages.{stage}.provider: unknown provider {cfg.provider!r}; "
-                    f"define it under providers or use one of {sorted(known)}"
-                )
+            _check_stage(f"stages.{stage}", stage, cfg, known)
         for name, profile in self.profiles.items():
             for stage, cfg in profile.stages.items():
                 if stage not in STAGES:
                     raise ValueError(f"profiles.{name}.stages.{stage}: unknown stage")
-                if cfg.language is not None and stage != "transcribe":
-                    raise ValueError(
-                        f"profiles.{name}.stages.{stage}.language: only transcribe has a language"
-                    )
-                if cfg.provider not in known:
-                    raise ValueError(
-                        f"profiles.{name}.stages.{stage}.provider: unknown provider "
-                        f"{cfg.provider!r}; define it under providers"
-                    )
+                _check_stage(f"profiles.{name}.stages.{stage}", stage, cfg, known)
         if self.default_profile not in self.profiles:
             raise ValueError(
                 f"default_profile: {self.default_profile!r} is not one of {sorted(self.profiles)}"
@@ -222,7 +229,11 @@ class VidmineConfig(_Strict):
         if stage == "embed" and dims is None:
             dims = DEFAULT_DIMENSIONS.get(model)
         return StageConfig(
-            provider=chosen.provider, model=model, dimensions=dims, language=chosen.language
+            provider=chosen.provider,
+            model=model,
+            dimensions=dims,
+            language=chosen.language,
+            device=chosen.device,
         )
 
     def provider(self, name: str) -> ProviderConfig:
@@ -255,6 +266,7 @@ DEFAULT_CONFIG_YAML = """\
 # stages:
 #   transcribe: {provider: openai, model: whisper-1}   # local: base (default) or tiny.en;
 #                                                      # language: de forces one language
+#                                                      # device: auto|cpu|cuda (local only)
 #   vision: {provider: openai, model: gpt-4o}
 #   embed: {provider: openai, model: text-embedding-3-small, dimensions: 1536}
 #   generate: {provider: openai, model: gpt-4o-mini}

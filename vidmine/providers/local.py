@@ -42,6 +42,7 @@ from vidmine.providers.base import (
     MemoryRecorder,
     ProviderError,
 )
+from vidmine.providers.devices import place_model
 from vidmine.providers.language_runs import (
     MAX_WINDOW_S,
     DetectionWindow,
@@ -129,8 +130,10 @@ class LocalTranscriber:
         *,
         model: str = whisper_models.DEFAULT_MODEL,
         language: str | None = None,
+        device: str = "auto",
     ) -> None:
         self._recorder = recorder if recorder is not None else MemoryRecorder()
+        self.placement = place_model(device, "transcribe", cpu_compute_type="int8")
         if model not in whisper_models.MODELS:
             raise ProviderError(
                 f"stages.transcribe.model: the local provider has the Whisper models "
@@ -162,10 +165,14 @@ class LocalTranscriber:
             from vidmine.providers.whisper_encoder import EncoderReusingWhisperModel
 
             return BatchedInferencePipeline(
-                EncoderReusingWhisperModel(str(info.path), device="cpu", compute_type="int8")
+                EncoderReusingWhisperModel(
+                    str(info.path),
+                    device=self.placement.device,
+                    compute_type=self.placement.compute_type,
+                )
             )
 
-        return _cached_model("whisper", info.path, load)
+        return _cached_model(f"whisper-{self.placement.device}", info.path, load)
 
     def transcribe(self, wav_path: Path) -> list[TranscriptSegment]:
         wav_path = Path(wav_path)
@@ -289,9 +296,12 @@ class LocalEmbedder:
     model = EMBED_MODEL
     dimensions = EMBED_DIMENSIONS
 
-    def __init__(self, recorder: CallRecorder | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self, recorder: CallRecorder | None = None, batch_size: int = 32, device: str = "auto"
+    ) -> None:
         self._recorder = recorder if recorder is not None else MemoryRecorder()
         self.batch_size = batch_size
+        self.placement = place_model(device, "embed", cpu_compute_type="float32")
 
     def _encoder(self) -> Any:
         path = minilm_model_dir()
@@ -299,9 +309,9 @@ class LocalEmbedder:
         def load() -> Any:
             from vidmine.providers.minilm import MiniLMEncoder
 
-            return MiniLMEncoder(path)
+            return MiniLMEncoder(path, placement=self.placement)
 
-        return _cached_model("minilm", path, load)
+        return _cached_model(f"minilm-{self.placement.device}", path, load)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from vidmine.providers.base import ProviderError
+from vidmine.providers.devices import ModelPlacement
 from vidmine.settings import VidmineHome
 
 log = logging.getLogger(__name__)
@@ -120,16 +121,19 @@ def _convert(source_dir: Path, root: Path, record: dict) -> Path:
 class MiniLMEncoder:
     """The model and its tokenizer, loaded once; safe to call from one thread at a time."""
 
-    def __init__(self, source_dir: Path, *, threads: int = 0) -> None:
+    def __init__(
+        self, source_dir: Path, *, threads: int = 0, placement: ModelPlacement | None = None
+    ) -> None:
         import ctranslate2
 
         threads = threads or int(os.environ.get(EMBED_THREADS_ENV) or 0)
         from tokenizers import Tokenizer
 
+        placement = placement or ModelPlacement("cpu", "float32")
         self._encoder = ctranslate2.Encoder(
             str(converted_model_dir(source_dir)),
-            device="cpu",
-            compute_type="float32",
+            device=placement.device,
+            compute_type=placement.compute_type,
             intra_threads=threads or os.cpu_count() or 1,
         )
         self._tokenizer = Tokenizer.from_file(str(source_dir / "tokenizer.json"))
@@ -146,7 +150,12 @@ class MiniLMEncoder:
         for first in range(0, len(order), batch_size):
             batch = order[first : first + batch_size]
             ids = [encodings[i].ids for i in batch]
-            hidden = np.asarray(self._encoder.forward_batch(ids).last_hidden_state)
+            states = self._encoder.forward_batch(ids).last_hidden_state
+            if states.device != "cpu":  # a GPU's output is copied back first
+                import ctranslate2
+
+                states = states.to_device(ctranslate2.Device.cpu)
+            hidden = np.asarray(states, dtype=np.float32)
             mask = np.zeros(hidden.shape[:2], dtype=np.float32)
             for row, tokens in enumerate(ids):
                 mask[row, : len(tokens)] = 1.0

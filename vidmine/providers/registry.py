@@ -80,9 +80,12 @@ def transcriber_for(
     slots_database_url: str | None = None,
 ) -> Transcriber:
     provider, model = _choice(config, "transcribe", profile)
-    language = config.stage("transcribe", profile).language
+    settings = config.stage("transcribe", profile)
+    language = settings.language
     if provider == LOCAL_PROVIDER:
-        return local.LocalTranscriber(recorder, model=model, language=language)
+        return local.LocalTranscriber(
+            recorder, model=model, language=language, device=settings.device
+        )
     return OpenAITranscriber(
         **_remote(config, provider, model, recorder, cache, slots_database_url),
         language=language,
@@ -117,14 +120,15 @@ def embedder_for(
     slots_database_url: str | None = None,
 ) -> Embedder:
     provider, model = _choice(config, "embed", profile)
-    dimensions = config.stage("embed", profile).dimensions
+    settings = config.stage("embed", profile)
+    dimensions = settings.dimensions
     if provider == LOCAL_PROVIDER:
         if dimensions not in (None, local.EMBED_DIMENSIONS):
             raise ConfigError(
                 f"stages.embed.dimensions: {local.EMBED_MODEL} has {local.EMBED_DIMENSIONS} "
                 f"dimensions, not {dimensions}; remove the setting"
             )
-        return local.LocalEmbedder(recorder)
+        return local.LocalEmbedder(recorder, device=settings.device)
     if dimensions is None:
         raise ConfigError(
             f"stages.embed.dimensions: vidmine does not know how many dimensions {model!r} "
