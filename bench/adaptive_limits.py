@@ -30,15 +30,19 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 from provider_concurrency import database, spawn_worker, worker_spec
 
-from vidmine.testing.fake_openai import FakeOpenAI, running_fake_openai
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/fake_openai
+
+from fake_openai import FakeOpenAI, running_fake_openai
 
 SAMPLE_S = 0.05
 

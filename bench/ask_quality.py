@@ -157,12 +157,14 @@ def main() -> None:
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("VIDMINE_CONFIG", None)
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "tests"))  # tests/fake_openai
+    from fake_openai import running_fake_openai
+
     from resources.database import open_store
     from vidmine.config import ProviderConfig, load_config
     from vidmine.providers.base import MemoryRecorder
     from vidmine.providers.openai import OpenAITextGenerator
     from vidmine.providers.registry import embedder_for
-    from vidmine.testing.fake_openai import running_fake_openai
 
     store = open_store()
     embedder = embedder_for(load_config(), None, MemoryRecorder(), store)

@@ -16,13 +16,18 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import time
+from pathlib import Path
 
 from vidmine.config import ProviderConfig
 from vidmine.content import CONTENT_TYPES, VideoContext, build_video_context, generate_content
 from vidmine.models import OcrText, Scene, TranscriptSegment
 from vidmine.providers.openai import OpenAITextGenerator
-from vidmine.testing.fake_openai import FakeOpenAI, running_fake_openai
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/fake_openai
+
+from fake_openai import FakeOpenAI, running_fake_openai
 
 MODEL = "gpt-4o-mini"
 TOPICS = (

@@ -49,7 +49,10 @@ from vidmine.providers.base import FrameInput
 from vidmine.providers.openai import OpenAICaptioner
 from vidmine.providers.slots import RequestSlots, request_slots_for
 from vidmine.settings import VidmineHome
-from vidmine.testing.fake_openai import FakeOpenAI, running_fake_openai
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/fake_openai
+
+from fake_openai import FakeOpenAI, running_fake_openai
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_RPM = 1_000_000.0

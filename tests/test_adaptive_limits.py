@@ -8,6 +8,7 @@ import uuid
 
 import psycopg
 import pytest
+from fake_openai import running_fake_openai
 
 from vidmine.config import ProviderConfig
 from vidmine.providers.adaptive import (
@@ -20,7 +21,6 @@ from vidmine.providers.base import MemoryRecorder
 from vidmine.providers.limits import RetryPolicy
 from vidmine.providers.openai import OpenAIEmbedder
 from vidmine.providers.slots import RequestSlots, provider_loads
-from vidmine.testing.fake_openai import running_fake_openai
 
 # --- the rule, a pure function ---------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from fake_openai import FakeOpenAI, running_fake_openai
 from pipeline_helpers import assert_content_sound, bodies, stored_context
 from pipeline_helpers import ingest_ready as ingest
 from typer.testing import CliRunner
@@ -31,7 +32,6 @@ from vidmine.content import (
 )
 from vidmine.db.store import Store
 from vidmine.samples import SampleScene, make_sample_video
-from vidmine.testing.fake_openai import FakeOpenAI, running_fake_openai
 
 pytestmark = pytest.mark.slow
 LATENCY_MS = 200.0

@@ -53,6 +53,7 @@ from dagster_daemon import (
     warm_run_processes,
     write_workspace,
 )
+from fake_openai import FakeOpenAI, running_fake_openai
 from pipeline_helpers import partitions_shown_failed
 from psycopg import sql
 
@@ -63,7 +64,6 @@ from vidmine.db.connection import with_database
 from vidmine.db.store import Store
 from vidmine.registration import register_upload
 from vidmine.samples import SampleScene, make_sample_video
-from vidmine.testing.fake_openai import FakeOpenAI, running_fake_openai
 
 pytestmark = pytest.mark.slow
 

@@ -13,12 +13,12 @@ import time
 import urllib.error
 import urllib.request
 import wave
+from pathlib import Path
 
 import jsonschema
 import openai
 import pytest
-
-from vidmine.testing.fake_openai import (
+from fake_openai import (
     FakeOpenAI,
     example_from_schema,
     fake_embedding,
@@ -237,7 +237,8 @@ def test_only_loopback_hosts_are_allowed():
 
 def test_command_line_server_prints_its_url_and_stops_on_terminate():
     process = subprocess.Popen(
-        [sys.executable, "-m", "vidmine.testing.fake_openai", "--port", "0", "--latency-ms", "1"],
+        [sys.executable, "-m", "fake_openai", "--port", "0", "--latency-ms", "1"],
+        cwd=Path(__file__).parent,  # `python -m` finds tests/fake_openai from here
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -5,7 +5,8 @@ function counts as much as one at the top. Within the core, the database layer a
 provider layer stay apart: providers reach the database only through the shapes in
 ``vidmine.providers.cache``, and the store writes the plain records of ``vidmine.models``.
 Partitions and tag names live in leaf modules (``assets/partitions.py``,
-``assets/tags.py``), so nothing below ``pipeline_defs`` needs it.
+``assets/tags.py``), so nothing below ``pipeline_defs`` needs it. No shipped code imports
+the test doubles (``tests/fake_openai``): they are not installed.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # (the package or folder whose modules are checked, the top-level packages they must not import)
+TEST_DOUBLES = ("fake_openai",)
 RULES: list[tuple[str, tuple[str, ...]]] = [
-    ("vidmine", ("dagster", "assets", "resources", "sensors", "pipeline_defs")),
-    ("sensors", ("pipeline_defs",)),
-    ("assets", ("sensors", "pipeline_defs")),
-    ("resources", ("assets", "sensors", "pipeline_defs")),
+    ("vidmine", ("dagster", "assets", "resources", "sensors", "pipeline_defs", *TEST_DOUBLES)),
+    ("pipeline_defs", TEST_DOUBLES),
+    ("sensors", ("pipeline_defs", *TEST_DOUBLES)),
+    ("assets", ("sensors", "pipeline_defs", *TEST_DOUBLES)),
+    ("resources", ("assets", "sensors", "pipeline_defs", *TEST_DOUBLES)),
     ("vidmine/db", ("vidmine.providers",)),
     ("vidmine/providers", ("vidmine.db",)),
 ]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fake_openai import running_fake_openai
 from PIL import Image
 
 from vidmine.config import parse_config
@@ -29,7 +30,6 @@ from vidmine.providers.slots import (
     SlotsUnavailableError,
     slots_in_use,
 )
-from vidmine.testing.fake_openai import running_fake_openai
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from fake_openai import FakeOpenAI, fake_embedding, running_fake_openai
 from PIL import Image
 
 from vidmine.config import ConfigError, Price, ProviderConfig, parse_config
@@ -32,7 +33,6 @@ from vidmine.providers.openai import (
     jpeg_for_upload,
 )
 from vidmine.providers.pricing import estimate_cost
-from vidmine.testing.fake_openai import FakeOpenAI, fake_embedding, running_fake_openai
 
 FAST = RetryPolicy(max_retries=5, initial_backoff_s=0.01, max_backoff_s=0.05)
 _names = itertools.count()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fake_openai import FakeOpenAI, running_fake_openai
 from media_helpers import ffmpeg, shared_media
 from pipeline_helpers import ingest_ready
 from typer.testing import CliRunner
@@ -24,7 +25,6 @@ from vidmine.config import ProviderConfig
 from vidmine.db.speakers import load_speakers, load_turns, rename_speaker
 from vidmine.providers.local import LocalEmbedder
 from vidmine.providers.openai import OpenAITextGenerator
-from vidmine.testing.fake_openai import FakeOpenAI, running_fake_openai
 
 pytestmark = pytest.mark.slow  # Whisper and the speaker encoder on a real recording
 runner = CliRunner()

@@ -253,12 +253,12 @@ def test_one_voice_is_one_speaker() -> None:
 
 
 def test_a_diarizing_transcriber_fills_the_speakers(tmp_path: Path) -> None:
+    from fake_openai import running_fake_openai
     from media_helpers import ffmpeg
 
     from vidmine.config import ProviderConfig
     from vidmine.providers.openai import OpenAITranscriber
     from vidmine.speakers.label import label_speakers
-    from vidmine.testing.fake_openai import running_fake_openai
 
     wav = tmp_path / "call.wav"
     ffmpeg(

@@ -60,6 +60,7 @@ from dagster_daemon import (
     wait_for,
     write_workspace,
 )
+from fake_openai import FakeOpenAI, running_fake_openai
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
@@ -69,7 +70,6 @@ from vidmine.db.store import Store
 from vidmine.registration import register_upload
 from vidmine.samples import SampleScene, make_sample_video
 from vidmine.settings import VidmineHome
-from vidmine.testing.fake_openai import FakeOpenAI, running_fake_openai
 
 DEPLOY = REPO / "deploy"
 COMPOSE = DEPLOY / "docker-compose.yml"

@@ -10,10 +10,11 @@ import pytest
 
 from vidmine.db.store import VideoRecord
 from vidmine.models import Keyframe, SearchHit
-from vidmine.web.app import highlight
+from vidmine.web.errors import WebError
 from vidmine.web.media import VIDEO_ID_PATTERN, nearest_keyframe
+from vidmine.web.pages import highlight
 from vidmine.web.payloads import hit_payload, video_summary
-from vidmine.web.uploads import UploadRefused, safe_file_name
+from vidmine.web.uploads import safe_file_name
 
 
 @pytest.mark.parametrize(
@@ -35,7 +36,7 @@ def test_safe_file_name(raw: str, safe: str) -> None:
 
 @pytest.mark.parametrize("raw", ["notes.txt", "video.mp4.exe", "noext", "evil.mp4/"])
 def test_safe_file_name_refuses_other_extensions(raw: str) -> None:
-    with pytest.raises(UploadRefused) as refused:
+    with pytest.raises(WebError) as refused:
         safe_file_name(raw)
     assert refused.value.status == 415
 

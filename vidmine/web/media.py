@@ -17,19 +17,11 @@ from vidmine.db.store import Store, VideoRecord
 from vidmine.media.normalize import NORMALIZED_VIDEO_NAME
 from vidmine.models import Keyframe
 from vidmine.settings import MEDIA_EXTENSIONS, VidmineHome
+from vidmine.web.errors import WebError
 
 # Video ids are partition keys: slug plus hash (see vidmine.uploads.video_key). Anything
 # else in a URL is refused before it reaches the database.
 VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
-
-
-class MediaRefused(Exception):
-    """A media request that must not be served; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -39,12 +31,12 @@ class MediaFile:
 
 
 def checked_video(store: Store, video_id: str) -> VideoRecord:
-    """The video with this id, or MediaRefused(404) for an unknown or malformed id."""
+    """The video with this id, or WebError(404) for an unknown or malformed id."""
     if not VIDEO_ID_PATTERN.match(video_id) or ".." in video_id:
-        raise MediaRefused(404, f"no video {video_id!r}; GET /api/videos lists the ids")
+        raise WebError(404, f"no video {video_id!r}; GET /api/videos lists the ids")
     video = store.get_video(video_id)
     if video is None:
-        raise MediaRefused(404, f"no video {video_id!r}; GET /api/videos lists the ids")
+        raise WebError(404, f"no video {video_id!r}; GET /api/videos lists the ids")
     return video
 
 
@@ -53,12 +45,12 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def confined(path: Path, home: VidmineHome) -> Path:
-    """``path`` resolved, if it is a regular file under the media folder; else MediaRefused."""
+    """``path`` resolved, if it is a regular file under the media folder; else WebError."""
     resolved = path.resolve()
     if not _inside(resolved, home.media.resolve()):
-        raise MediaRefused(403, "refused: the file lies outside VIDMINE_HOME/media")
+        raise WebError(403, "refused: the file lies outside VIDMINE_HOME/media")
     if not resolved.is_file():
-        raise MediaRefused(404, f"the file for this media ({path.name}) is missing on disk")
+        raise WebError(404, f"the file for this media ({path.name}) is missing on disk")
     return resolved
 
 
@@ -73,11 +65,11 @@ def playable_video(store: Store, home: VidmineHome, video_id: str) -> MediaFile:
     # The source may live anywhere (vidmine ingest takes any path); it is served only as
     # exactly the file registered for this video, and only if it is a media file.
     if resolved.suffix.lower() not in MEDIA_EXTENSIONS or not resolved.is_file():
-        raise MediaRefused(
+        raise WebError(
             404, f"{video.file_name}: no normalized video yet and the source file is not available"
         )
     if source.is_symlink() and not _inside(resolved, home.root.resolve()):
-        raise MediaRefused(403, "refused: the source file is a symlink out of VIDMINE_HOME")
+        raise WebError(403, "refused: the source file is a symlink out of VIDMINE_HOME")
     return MediaFile(resolved, _media_type(resolved))
 
 
@@ -95,7 +87,7 @@ def poster_image(store: Store, home: VidmineHome, video_id: str) -> MediaFile:
         if k.path.is_file()
     ]
     if not sized:
-        raise MediaRefused(404, f"{video.file_name} has no keyframe (yet)")
+        raise WebError(404, f"{video.file_name} has no keyframe (yet)")
     chosen = max(sized, key=lambda item: (item[0], -item[1]))[2]
     return MediaFile(confined(chosen.path, home), "image/jpeg")
 
@@ -106,7 +98,7 @@ def ocr_frame(store: Store, home: VidmineHome, video_id: str, index: int) -> Med
     video = checked_video(store, video_id)
     text = next((t for t in store.load_ocr_texts(video.video_id) if t.index == index), None)
     if text is None:
-        raise MediaRefused(404, f"{video.file_name} has no on-screen text {index}")
+        raise WebError(404, f"{video.file_name} has no on-screen text {index}")
     if text.frame_path is not None and text.frame_path.is_file():
         path = confined(text.frame_path, home)
         return MediaFile(path, _IMAGE_TYPES.get(path.suffix.lower(), "image/jpeg"))
@@ -120,11 +112,11 @@ def transcript_subtitles(store: Store, home: VidmineHome, video_id: str, fmt: st
     """The transcript as WebVTT (the player's captions) or SRT, written by the transcript
     stage beside the video's other files."""
     if fmt not in SUBTITLE_TYPES:
-        raise MediaRefused(404, f"no transcript format {fmt!r}; use vtt or srt")
+        raise WebError(404, f"no transcript format {fmt!r}; use vtt or srt")
     video = checked_video(store, video_id)
     path = home.video_dir(video.video_id) / f"transcript.{fmt}"
     if not (path.exists() or path.is_symlink()):
-        raise MediaRefused(404, f"{video.file_name} has no transcript (yet)")
+        raise WebError(404, f"{video.file_name} has no transcript (yet)")
     return MediaFile(confined(path, home), SUBTITLE_TYPES[fmt])
 
 
@@ -181,5 +173,5 @@ def keyframe_image(
     else:
         chosen = nearest_keyframe(keyframes, at_s or 0.0, until_s)
     if chosen is None:
-        raise MediaRefused(404, f"{video.file_name} has no keyframe here (yet)")
+        raise WebError(404, f"{video.file_name} has no keyframe here (yet)")
     return MediaFile(confined(chosen.path, home), "image/jpeg")

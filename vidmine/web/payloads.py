@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
+
+from starlette.responses import JSONResponse
 
 from vidmine.ask import Answer, Citation
 from vidmine.db.speakers import load_speakers
@@ -24,6 +28,23 @@ _OCR_INDEX = re.compile(r"_ocr_(\d+)$")
 AUDIO_ICON_URL = "/static/audio.svg"
 # ffmpeg's log prefix: "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x557f2c4a1b40] ".
 _FFMPEG_CONTEXT = re.compile(r"\[[^\]\n]* @ 0x[0-9a-fA-F]+\]\s*")
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with its dates as ISO text and its paths as file names only."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return value.name
+    return value
+
+
+def json_answer(payload: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(jsonable(payload), status_code=status)
 
 
 def file_name_of(path: str) -> str:

@@ -23,21 +23,13 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from vidmine.settings import MEDIA_EXTENSIONS
+from vidmine.web.errors import WebError
 
 UPLOAD_FIELD = "file"
 PROFILE_FIELD = "profile"
 MAX_NAME_CHARS = 120
 DEFAULT_MAX_UPLOAD_MB = 2048
 _UNSAFE_CHARS = re.compile(r"[^\w .()+,=@-]")
-
-
-class UploadRefused(Exception):
-    """An upload that was not accepted; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -56,7 +48,7 @@ def safe_file_name(raw_name: str) -> str:
     suffix = f".{extension.strip().lower()}" if dot else ""
     if suffix not in MEDIA_EXTENSIONS:
         shown = suffix or "none"
-        raise UploadRefused(
+        raise WebError(
             415,
             f"{raw_name!r}: not a video or audio file (extension {shown!r}); "
             f"vidmine takes {', '.join(sorted(MEDIA_EXTENSIONS))}",
@@ -79,7 +71,7 @@ def _publish(temp: Path, folder: Path, file_name: str) -> Path:
             continue
         temp.unlink()
         return target
-    raise UploadRefused(409, f"too many files named like {file_name!r} in {folder}")
+    raise WebError(409, f"too many files named like {file_name!r} in {folder}")
 
 
 class _UploadReceiver:
@@ -131,10 +123,10 @@ class _UploadReceiver:
         if self.part_name != UPLOAD_FIELD:
             return
         if self.out is not None:
-            raise UploadRefused(400, "send one file per upload (one 'file' field)")
+            raise WebError(400, "send one file per upload (one 'file' field)")
         raw_name = options.get(b"filename", b"").decode("utf-8", "replace")
         if not raw_name:
-            raise UploadRefused(400, "the 'file' field has no file name")
+            raise WebError(400, "the 'file' field has no file name")
         self.file_name = safe_file_name(raw_name)
         self.uploads.mkdir(parents=True, exist_ok=True)
         # Hidden and with a partial-download suffix: the sensor ignores it either way.
@@ -145,12 +137,12 @@ class _UploadReceiver:
         if self.part_name == UPLOAD_FIELD and self.out is not None:
             self.size += end - start
             if self.size > self.max_bytes:
-                raise UploadRefused(413, _too_large(self.max_bytes))
+                raise WebError(413, _too_large(self.max_bytes))
             self.out.write(data[start:end])
         elif self.part_name:
             self.field_bytes += data[start:end]
             if len(self.field_bytes) > 1000:
-                raise UploadRefused(400, f"form field {self.part_name!r} is too long")
+                raise WebError(400, f"form field {self.part_name!r} is too long")
 
     def _part_end(self) -> None:
         if self.part_name == UPLOAD_FIELD and self.out is not None:
@@ -189,10 +181,10 @@ async def receive_upload(
     media_type, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
-        raise UploadRefused(400, "send the file as multipart/form-data in a field named 'file'")
+        raise WebError(400, "send the file as multipart/form-data in a field named 'file'")
     # Multipart framing adds a little to the file; refuse obvious oversizes before reading.
     if content_length is not None and content_length > max_bytes + 64 * 1024:
-        raise UploadRefused(413, _too_large(max_bytes))
+        raise WebError(413, _too_large(max_bytes))
     receiver = _UploadReceiver(uploads, max_bytes)
     parser = MultipartParser(boundary, receiver.callbacks())
     try:
@@ -200,21 +192,21 @@ async def receive_upload(
             parser.write(chunk)
         parser.finalize()
         if receiver.temp is None or receiver.file_name is None:
-            raise UploadRefused(400, "no file: send it in a multipart field named 'file'")
+            raise WebError(400, "no file: send it in a multipart field named 'file'")
         if receiver.size == 0:
-            raise UploadRefused(400, f"{receiver.file_name}: the file is empty (0 bytes)")
+            raise WebError(400, f"{receiver.file_name}: the file is empty (0 bytes)")
         profile = profile or receiver.fields.get(PROFILE_FIELD) or None
         folder = uploads
         if profile is not None:
             if profile not in known_profiles:
-                raise UploadRefused(
+                raise WebError(
                     400, f"unknown profile {profile!r}; choose one of {sorted(known_profiles)}"
                 )
             folder = uploads / profile
             folder.mkdir(parents=True, exist_ok=True)
         problem = await run_in_threadpool(check, receiver.temp) if check is not None else None
         if problem:
-            raise UploadRefused(422, problem.replace(receiver.temp.name, receiver.file_name))
+            raise WebError(422, problem.replace(receiver.temp.name, receiver.file_name))
         final = _publish(receiver.temp, folder, receiver.file_name)
     finally:
         receiver.discard()
