@@ -32,6 +32,7 @@ import numpy as np
 from vidmine.models import TranscriptSegment, Word
 from vidmine.speakers.encoder import (
     MEL_BANDS,
+    MEL_HOP,
     PARTIAL_FRAMES,
     SAMPLE_RATE,
     SpeakerEncoder,
@@ -108,18 +109,34 @@ def window_spans(
     return spans
 
 
-def window_mels(samples: np.ndarray, spans: Sequence[tuple[float, float]]) -> np.ndarray:
-    """(n, 160, 40) mel windows; a span shorter than 1.6 s is repeated to fill its window."""
+def window_mels(
+    samples: np.ndarray,
+    stretches: Sequence[tuple[float, float]],
+    spans: Sequence[tuple[float, float]],
+) -> np.ndarray:
+    """(n, 160, 40) mel windows of ``spans`` (each inside one of ``stretches``); a span shorter
+    than 1.6 s is repeated to fill its window.
+
+    Each stretch's spectrogram is computed once and the windows are its slices, as
+    resemblyzer's ``embed_utterance`` does: overlapping windows computed one by one cost
+    twice the FFTs, and the spectrogram was half of the stage's CPU (0.16 of 0.29 s a run
+    on sample.wav, 2026-12-06)."""
     mels = np.zeros((len(spans), PARTIAL_FRAMES, MEL_BANDS), dtype=np.float32)
-    need = PARTIAL_FRAMES * 160 - 1
-    for i, (start, end) in enumerate(spans):
-        piece = samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
-        if len(piece) == 0:
+    if not spans:
+        return mels
+    span_starts = np.array([s for s, _ in spans])
+    frames_per_s = SAMPLE_RATE / MEL_HOP
+    for start, end in stretches:
+        first, last = np.searchsorted(span_starts, [start - 1e-6, end + 1e-6])
+        if first == last:
             continue
-        if len(piece) < need:
-            piece = np.tile(piece, int(np.ceil(need / len(piece))))[:need]
-        frames = mel_frames(piece[:need])
-        mels[i] = frames[:PARTIAL_FRAMES]
+        frames = mel_frames(samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)])
+        for i in range(first, last):
+            offset = round((spans[i][0] - start) * frames_per_s)
+            count = max(1, round((spans[i][1] - spans[i][0]) * frames_per_s))
+            piece = frames[offset : offset + min(count, PARTIAL_FRAMES)]
+            if len(piece):
+                mels[i] = np.resize(piece, (PARTIAL_FRAMES, MEL_BANDS))
     return mels
 
 
@@ -198,7 +215,7 @@ def diarize(
         turns = [SpeakerTurn("1", float(s), float(e)) for s, e in stretches]
         return Diarization(_merge(turns), 1 if turns else 0, 0, None)
     samples = normalize_volume(np.asarray(samples, dtype=np.float32))
-    raw = encoder.embed_mels(window_mels(samples, spans))
+    raw = encoder.embed_mels(window_mels(samples, stretches, spans))
     labels, gap = cluster_embeddings(raw, settings)
     embeddings = centred(raw) if len(set(labels)) > 1 else raw
     keys = np.unique(labels)
