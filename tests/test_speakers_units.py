@@ -20,6 +20,7 @@ from vidmine.speakers.diarize import (
     cluster_embeddings,
     diarize,
     estimate_speakers,
+    padded_stretches,
     speaker_at,
     speech_stretches,
     talk_seconds,
@@ -54,6 +55,16 @@ def test_windows_cover_each_stretch_and_a_short_one_is_its_own_window() -> None:
     assert (5.0, 5.8) in spans
     assert all(a >= 5.0 or b <= 4.0 for a, b in spans)  # nothing spans the silence
     assert not any(a >= 7.0 for a, _ in spans)  # 0.1 s is too short to embed
+
+
+def test_stretches_widen_to_the_middle_of_a_short_silence_and_stay_in_the_recording() -> None:
+    stretches = [(0.1, 2.0), (2.2, 4.0), (6.0, 7.9)]
+    assert padded_stretches(stretches, 0.3, 8.0) == [
+        (0.0, pytest.approx(2.1)),
+        (pytest.approx(2.1), 4.3),
+        (5.7, 8.0),
+    ]
+    assert padded_stretches([], 0.3, 8.0) == []
 
 
 def test_two_separate_voices_are_counted_and_split() -> None:

@@ -17,13 +17,14 @@ How it works, and why:
 - **Clusters**: agglomerative clustering (average linkage, cosine distance) of the
   embeddings centred on the recording's mean (see :func:`centred`). Each window then moves to its nearest
   cluster centre (a few k-means steps), which cleans up average linkage's chaining.
-- **Turns**: every 50 ms of speech takes the cluster whose centre the windows covering it
-  resemble most, a median filter removes flickers shorter than ``min_turn_s``, and runs
+- **Turns**: every 50 ms of speech (each stretch widened by ``pad_s``) takes the cluster
+  whose centre the windows covering it resemble most, a median filter removes flickers shorter than ``min_turn_s``, and runs
   of one speaker are turns. Speakers are numbered by first appearance: "1", "2", ...
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -57,6 +58,11 @@ class DiarizationSettings:
     min_gap: float = 1.5  # eigengap below it: one speaker (jfk.flac alone 1.13, sample.wav 1.77)
     min_turn_s: float = 0.35
     fill_gap_s: float = 1.5  # a pause shorter than this between one speaker's turns is theirs
+    # Speech reaches past the transcript's word times (Whisper's word ends come early): each
+    # stretch's turn is widened by this much each side, to the middle of a shorter silence.
+    # 0 / 0.2 / 0.3 / 0.5 s: lowest right-speaker share of the two-speaker cases 87.0 / 91.4
+    # / 92.0 / 92.0 %, the call's DER 9.3 / 10.1 / 10.5 / 11.5 % (its silences labelled).
+    pad_s: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,19 @@ def speech_stretches(
         else:
             stretches.append([start, end])
     return [(s, e) for s, e in stretches if e > s]
+
+
+def padded_stretches(
+    stretches: Sequence[tuple[float, float]], pad_s: float, duration_s: float
+) -> list[tuple[float, float]]:
+    """``stretches`` widened by ``pad_s`` each side, never past the middle of the silence to
+    the next one nor outside the recording."""
+    bounds = [0.0] + [(e + s) / 2 for (_, e), (s, _) in itertools.pairwise(stretches)]
+    bounds.append(duration_s)
+    return [
+        (max(bounds[i], start - pad_s), min(bounds[i + 1], end + pad_s))
+        for i, (start, end) in enumerate(stretches)
+    ]
 
 
 def window_spans(
@@ -222,7 +241,10 @@ def diarize(
     centres = np.stack([embeddings[labels == k].mean(axis=0) for k in keys])
     centres /= np.linalg.norm(centres, axis=1, keepdims=True).clip(1e-9)
     likeness = embeddings @ centres.T  # (windows, speakers)
-    turns = _frame_turns(stretches, spans, likeness, settings)
+    duration_s = len(samples) / SAMPLE_RATE
+    turns = _frame_turns(
+        padded_stretches(stretches, settings.pad_s, duration_s), spans, likeness, settings
+    )
     return Diarization(turns, len({t.speaker for t in turns}), len(spans), gap)
 
 
