@@ -20,6 +20,7 @@ from vidmine.speakers.diarize import (
     cluster_embeddings,
     diarize,
     estimate_speakers,
+    more_speakers,
     padded_stretches,
     speaker_at,
     speech_stretches,
@@ -87,6 +88,32 @@ def test_two_separate_voices_are_counted_and_split() -> None:
     # A given count is used as given.
     forced, _ = cluster_embeddings(raw, DiarizationSettings(num_speakers=3))
     assert len(set(forced)) == 3
+
+
+def test_two_callers_on_one_line_are_told_apart_once_the_line_is_centred_away() -> None:
+    rng = np.random.default_rng(2)
+    shared, line, far, caller_a, caller_b = np.abs(rng.normal(size=(5, 256)))
+
+    def windows(*parts: np.ndarray, n: int) -> np.ndarray:
+        noisy = np.clip(shared + sum(parts) + 0.7 * rng.normal(size=(n, 256)), 0, None)
+        return noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
+
+    # A voice recorded elsewhere, and two callers whose line weighs more than their voices.
+    three = np.vstack(
+        [
+            windows(3 * far, n=12),
+            windows(3 * line, caller_a, n=8),
+            windows(3 * line, caller_b, n=10),
+        ]
+    )
+    assert estimate_speakers(three, 8, 1.5)[0] == 2  # the raw eigengap counts the line once
+    assert more_speakers(centred(three), 2, 8, 1.7) == 3
+    assert more_speakers(centred(three), 2, 2, 1.7) == 2  # never past max_speakers
+    labels, _ = cluster_embeddings(three, DiarizationSettings())
+    assert len(set(labels)) == 3
+    assert [len(set(labels[a:b])) for a, b in ((0, 12), (12, 20), (20, 30))] == [1, 1, 1]
+    two = np.vstack([windows(3 * far, n=12), windows(3 * line, caller_a, n=10)])
+    assert more_speakers(centred(two), 2, 8, 1.7) == 2
 
 
 def test_centred_embeddings_stay_unit_length() -> None:
