@@ -4,6 +4,7 @@ and the offline encoder on the real recordings with ground truth in ../shared/me
 from __future__ import annotations
 
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -106,14 +107,19 @@ def test_two_callers_on_one_line_are_told_apart_once_the_line_is_centred_away() 
             windows(3 * line, caller_b, n=10),
         ]
     )
+    settings = DiarizationSettings()
     assert estimate_speakers(three, 8, 1.5)[0] == 2  # the raw eigengap counts the line once
-    assert more_speakers(centred(three), 2, 8, 1.7) == 3
-    assert more_speakers(centred(three), 2, 2, 1.7) == 2  # never past max_speakers
+    assert more_speakers(centred(three), 2, settings) == 3
+    assert more_speakers(centred(three), 2, replace(settings, max_speakers=2)) == 2
     labels, _ = cluster_embeddings(three, DiarizationSettings())
     assert len(set(labels)) == 3
     assert [len(set(labels[a:b])) for a, b in ((0, 12), (12, 20), (20, 30))] == [1, 1, 1]
     two = np.vstack([windows(3 * far, n=12), windows(3 * line, caller_a, n=10)])
-    assert more_speakers(centred(two), 2, 8, 1.7) == 2
+    assert more_speakers(centred(two), 2, settings) == 2
+    # The two callers alone: from the raw count's 1 to 2; one caller stays 1.
+    callers = np.vstack([windows(3 * line, caller_a, n=10), windows(3 * line, caller_b, n=10)])
+    assert more_speakers(centred(callers), 1, settings) == 2
+    assert more_speakers(centred(windows(3 * line, caller_a, n=20)), 1, settings) == 1
 
 
 def test_centred_embeddings_stay_unit_length() -> None:
