@@ -4,7 +4,9 @@ Real recordings with ground truth from ../shared/media (never copied into the re
 ``diarization/sample.wav`` (a 30 s telephone call, two speakers, ``sample.rttm``), and
 conversations built from real speech with a known speaker per turn: ``audio/jfk.flac``
 cut in two at its quietest moment, alternating with the stretches of sample.wav where only
-Diane or only Sheila speaks (0.4 s of silence between turns); and jfk.flac alone.
+Diane or only Sheila speaks (0.4 s of silence between turns); and jfk.flac alone. Four more
+were added after the settings were tuned on those five, to check they hold: Diane and
+Sheila alone, the three voices in another order, jfk.flac twice, and the call then jfk.flac.
 
 Each recording goes the stage's own way: the local transcriber (Whisper base) finds the
 words, then ``diarize`` labels them. Printed per case: the diarization error rate
@@ -172,11 +174,36 @@ def cases() -> list[tuple[str, np.ndarray, list]]:
             (sheila[1], "sheila"),
         ],
         "jfk alone": [(jfk, "jfk")],
+        # Added once the settings of the cases above were tuned, to check they hold.
+        "Diane + Sheila": [
+            (diane[0], "diane"),
+            (sheila[0], "sheila"),
+            (diane[1], "diane"),
+            (sheila[1], "sheila"),
+        ],
+        "Sheila + jfk + Diane": [
+            (sheila[1], "sheila"),
+            (jfk_a, "jfk"),
+            (diane[1], "diane"),
+            (sheila[0], "sheila"),
+            (jfk_b, "jfk"),
+            (diane[0], "diane"),
+        ],
+        "jfk twice": [(jfk, "jfk"), (jfk, "jfk")],
     }
     out = [("sample.wav (call)", call, call_truth)]
     for name, pieces in built.items():
         samples, truth = build(pieces)
         out.append((name, samples, truth))
+    after_call, jfk_truth = build([(jfk, "jfk")])
+    shift = len(call) / SAMPLE_RATE
+    out.append(
+        (
+            "the call, then jfk",
+            np.concatenate([call, after_call]),
+            call_truth + [(s + shift, e + shift, w) for s, e, w in jfk_truth],
+        )
+    )
     return out
 
 

@@ -21,6 +21,8 @@ from vidmine.speakers.diarize import (
     cluster_embeddings,
     diarize,
     estimate_speakers,
+    frame_turns,
+    mode_filter,
     more_speakers,
     padded_stretches,
     speaker_at,
@@ -120,6 +122,24 @@ def test_two_callers_on_one_line_are_told_apart_once_the_line_is_centred_away() 
     callers = np.vstack([windows(3 * line, caller_a, n=10), windows(3 * line, caller_b, n=10)])
     assert more_speakers(centred(callers), 1, settings) == 2
     assert more_speakers(centred(windows(3 * line, caller_a, n=20)), 1, settings) == 1
+
+
+def test_a_flicker_shorter_than_a_turn_takes_its_neighbours_speaker() -> None:
+    labels = np.array([0, 0, 0, 1, 0, 0, 1, 1, 1, 1, 0, 2, 2])
+    assert mode_filter(labels, 3).tolist() == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 2, 2]
+    assert mode_filter(np.array([0, 1, 2]), 3).tolist() == [0, 1, 2]  # no label twice: kept
+    assert mode_filter(np.array([1, 0]), 3).tolist() == [1, 0]  # shorter than the filter
+
+
+def test_frames_take_the_speaker_of_the_windows_covering_them() -> None:
+    stretches = [(0.0, 4.0), (6.0, 6.3)]
+    spans = window_spans(stretches, hop_s=0.8, min_stretch_s=0.2)
+    # the first windows sound like speaker A, the last and the short stretch like B
+    likeness = np.array([[1.0, 0.0] if end <= 2.5 else [0.0, 1.0] for _, end in spans])
+    turns = frame_turns(stretches, spans, likeness, DiarizationSettings())
+    assert [t.speaker for t in turns] == ["1", "2", "2"]  # 2 s of silence: two turns
+    assert turns[0].start_s == 0.0 and turns[-1].end_s == pytest.approx(6.3, abs=0.05)
+    assert 1.2 < turns[0].end_s < 2.6
 
 
 def test_centred_embeddings_stay_unit_length() -> None:
