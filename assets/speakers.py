@@ -15,7 +15,7 @@ from vidmine.transcript import to_srt, to_vtt
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="1",  # bump when the code changes what it makes
+    code_version="2",  # bump when the code changes what it makes (2: padded turns, centred count)
     deps=["transcript", "audio_wav"],
     group_name=GROUP_PIPELINE,
     kinds={"pytorch", "postgres"},

@@ -4,6 +4,7 @@ and the offline encoder on the real recordings with ground truth in ../shared/me
 from __future__ import annotations
 
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,10 @@ from vidmine.speakers.diarize import (
     cluster_embeddings,
     diarize,
     estimate_speakers,
+    frame_turns,
+    mode_filter,
+    more_speakers,
+    padded_stretches,
     speaker_at,
     speech_stretches,
     talk_seconds,
@@ -56,6 +61,16 @@ def test_windows_cover_each_stretch_and_a_short_one_is_its_own_window() -> None:
     assert not any(a >= 7.0 for a, _ in spans)  # 0.1 s is too short to embed
 
 
+def test_stretches_widen_to_the_middle_of_a_short_silence_and_stay_in_the_recording() -> None:
+    stretches = [(0.1, 2.0), (2.2, 4.0), (6.0, 7.9)]
+    assert padded_stretches(stretches, 0.3, 8.0) == [
+        (0.0, pytest.approx(2.1)),
+        (pytest.approx(2.1), 4.3),
+        (5.7, 8.0),
+    ]
+    assert padded_stretches([], 0.3, 8.0) == []
+
+
 def test_two_separate_voices_are_counted_and_split() -> None:
     rng = np.random.default_rng(0)
     # Non-negative like the encoder's (ReLU) output: what all windows of a recording share
@@ -76,6 +91,55 @@ def test_two_separate_voices_are_counted_and_split() -> None:
     # A given count is used as given.
     forced, _ = cluster_embeddings(raw, DiarizationSettings(num_speakers=3))
     assert len(set(forced)) == 3
+
+
+def test_two_callers_on_one_line_are_told_apart_once_the_line_is_centred_away() -> None:
+    rng = np.random.default_rng(2)
+    shared, line, far, caller_a, caller_b = np.abs(rng.normal(size=(5, 256)))
+
+    def windows(*parts: np.ndarray, n: int) -> np.ndarray:
+        noisy = np.clip(shared + sum(parts) + 0.7 * rng.normal(size=(n, 256)), 0, None)
+        return noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
+
+    # A voice recorded elsewhere, and two callers whose line weighs more than their voices.
+    three = np.vstack(
+        [
+            windows(3 * far, n=12),
+            windows(3 * line, caller_a, n=8),
+            windows(3 * line, caller_b, n=10),
+        ]
+    )
+    settings = DiarizationSettings()
+    assert estimate_speakers(three, 8, 1.5)[0] == 2  # the raw eigengap counts the line once
+    assert more_speakers(centred(three), 2, settings) == 3
+    assert more_speakers(centred(three), 2, replace(settings, max_speakers=2)) == 2
+    labels, _ = cluster_embeddings(three, DiarizationSettings())
+    assert len(set(labels)) == 3
+    assert [len(set(labels[a:b])) for a, b in ((0, 12), (12, 20), (20, 30))] == [1, 1, 1]
+    two = np.vstack([windows(3 * far, n=12), windows(3 * line, caller_a, n=10)])
+    assert more_speakers(centred(two), 2, settings) == 2
+    # The two callers alone: from the raw count's 1 to 2; one caller stays 1.
+    callers = np.vstack([windows(3 * line, caller_a, n=10), windows(3 * line, caller_b, n=10)])
+    assert more_speakers(centred(callers), 1, settings) == 2
+    assert more_speakers(centred(windows(3 * line, caller_a, n=20)), 1, settings) == 1
+
+
+def test_a_flicker_shorter_than_a_turn_takes_its_neighbours_speaker() -> None:
+    labels = np.array([0, 0, 0, 1, 0, 0, 1, 1, 1, 1, 0, 2, 2])
+    assert mode_filter(labels, 3).tolist() == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 2, 2]
+    assert mode_filter(np.array([0, 1, 2]), 3).tolist() == [0, 1, 2]  # no label twice: kept
+    assert mode_filter(np.array([1, 0]), 3).tolist() == [1, 0]  # shorter than the filter
+
+
+def test_frames_take_the_speaker_of_the_windows_covering_them() -> None:
+    stretches = [(0.0, 4.0), (6.0, 6.3)]
+    spans = window_spans(stretches, hop_s=0.8, min_stretch_s=0.2)
+    # the first windows sound like speaker A, the last and the short stretch like B
+    likeness = np.array([[1.0, 0.0] if end <= 2.5 else [0.0, 1.0] for _, end in spans])
+    turns = frame_turns(stretches, spans, likeness, DiarizationSettings())
+    assert [t.speaker for t in turns] == ["1", "2", "2"]  # 2 s of silence: two turns
+    assert turns[0].start_s == 0.0 and turns[-1].end_s == pytest.approx(6.3, abs=0.05)
+    assert 1.2 < turns[0].end_s < 2.6
 
 
 def test_centred_embeddings_stay_unit_length() -> None:

@@ -80,15 +80,21 @@ def mel_filters() -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def mel_frames(samples: np.ndarray) -> np.ndarray:
-    """Mel power spectrogram, one row of 40 bands per 10 ms (as resemblyzer feeds its network)."""
+def mel_frames(samples: np.ndarray, block: int = 4096) -> np.ndarray:
+    """Mel power spectrogram, one row of 40 bands per 10 ms (as resemblyzer feeds its network).
+
+    Frames are taken ``block`` at a time, so a long stretch of speech never holds its whole
+    (frames, 400) matrix of samples at once (an hour would be 0.6 GB)."""
     samples = np.asarray(samples, dtype=np.float32)
     padded = np.pad(samples, MEL_WINDOW // 2)
-    count = 1 + max(0, len(padded) - MEL_WINDOW) // MEL_HOP
-    index = np.arange(MEL_WINDOW)[None, :] + MEL_HOP * np.arange(count)[:, None]
+    frames = np.lib.stride_tricks.sliding_window_view(padded, MEL_WINDOW)[::MEL_HOP]
     window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(MEL_WINDOW) / MEL_WINDOW)).astype(np.float32)
-    power = np.abs(np.fft.rfft(padded[index] * window, axis=1)) ** 2
-    return (power.astype(np.float32) @ mel_filters().T).astype(np.float32)
+    out = np.empty((len(frames), MEL_BANDS), dtype=np.float32)
+    for first in range(0, len(frames), block):
+        spectrum = np.fft.rfft(frames[first : first + block] * window, axis=1)
+        power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
+        out[first : first + block] = power @ mel_filters().T
+    return out
 
 
 def normalize_volume(samples: np.ndarray) -> np.ndarray:
