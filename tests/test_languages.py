@@ -248,3 +248,20 @@ def test_two_language_recording_through_the_pipeline(pipeline_env, mixed_speech)
     vtt = (folder / "transcript.vtt").read_text()
     assert vtt.startswith("WEBVTT") and "Bürgermeister" in vtt
     assert "Bürgermeister" in (folder / "transcript.srt").read_text()
+
+
+def test_speech_after_a_windows_last_heard_word_is_decoded_again():
+    """Whisper may end a window early (its end-of-text after the first speaker): the
+    speech the voice activity holds after the last heard segment is a clip of its own."""
+    from vidmine.providers.language_runs import SpeechRegion, unheard_tails
+
+    regions = [SpeechRegion(0.0, 10.5), SpeechRegion(11.0, 17.0), SpeechRegion(17.5, 28.8)]
+    clips = [("en", 0.0, 28.8)]
+    stopped_early = [(0.0, 5.0), (5.2, 10.4), (11.1, 16.9)]
+    assert unheard_tails(clips, stopped_early, regions) == [("en", 17.5, 28.8)]
+    heard_all = [*stopped_early, (17.6, 28.6)]
+    assert unheard_tails(clips, heard_all, regions) == []
+    # a word's own tail (within 0.2 s) or under a second of speech is not decoded again
+    assert unheard_tails(clips, [(0.0, 28.0)], [SpeechRegion(0.0, 28.8)]) == []
+    # a window where nothing was heard (music taken for speech) is not decoded again
+    assert unheard_tails([("de", 40.0, 45.0)], [], [SpeechRegion(40.2, 44.0)]) == []

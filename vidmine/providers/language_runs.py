@@ -121,3 +121,40 @@ def language_clips(
                 continue
         clips.append((language, region.start_s, region.end_s))
     return clips
+
+
+UNHEARD_MIN_SPEECH_S = 1.0  # this much speech after a clip's last word is decoded again
+UNHEARD_MARGIN_S = 0.2  # speech this close after the last word is that word's own tail
+
+
+def unheard_tails(
+    clips: list[tuple[str, float, float]],
+    heard: list[tuple[float, float]],
+    regions: list[SpeechRegion],
+    *,
+    min_speech_s: float = UNHEARD_MIN_SPEECH_S,
+) -> list[tuple[str, float, float]]:
+    """The end of each clip whose speech the decode never reached, as (language, start,
+    end) clips of their own.
+
+    Whisper may end a 30 s window early (its end-of-text comes after the first speaker, or
+    after a long pause) and the batched pipeline has no fallback; the words after that
+    point are lost. ``heard``: the (start, end) of the segments the decode gave. Where the
+    voice activity of ``regions`` holds at least ``min_speech_s`` of speech after a clip's
+    last heard segment, that stretch is decoded again, on its own. A clip with nothing
+    heard is not (music or noise the voice activity took for speech)."""
+    tails = []
+    for language, start, end in clips:
+        ends = [e for b, e in heard if start <= (b + e) / 2 <= end]
+        if not ends:  # nothing heard at all: the same audio again would give the same
+            continue
+        last = max(ends)
+        after = [
+            (max(region.start_s, last + UNHEARD_MARGIN_S), min(region.end_s, end))
+            for region in regions
+            if region.end_s > last + UNHEARD_MARGIN_S and region.start_s < end
+        ]
+        after = [(a, b) for a, b in after if b > a]
+        if sum(b - a for a, b in after) >= min_speech_s:
+            tails.append((language, after[0][0], after[-1][1]))
+    return tails

@@ -51,6 +51,7 @@ from vidmine.providers.language_runs import (
     detection_windows,
     language_clips,
     smooth_languages,
+    unheard_tails,
 )
 
 PROVIDER = "local"
@@ -186,21 +187,10 @@ class LocalTranscriber:
         segments: list[TranscriptSegment] = []
         regions = _speech_regions(audio) if audio.size > 0 else []
         for clips in self._clip_groups(pipeline.model, audio, regions):
-            # One call per language: its clips are decoded in batches together.
-            for language in dict.fromkeys(clip[0] for clip in clips):
-                raw_segments, _info = pipeline.transcribe(
-                    audio,
-                    language=language,
-                    batch_size=BATCH_SIZE,
-                    without_timestamps=False,
-                    word_timestamps=True,
-                    clip_timestamps=[
-                        {"start": start, "end": end}
-                        for lang, start, end in clips
-                        if lang == language
-                    ],
-                )
-                segments += [_segment(s, language) for s in raw_segments if s.text.strip()]
+            heard = _decode_clips(pipeline, audio, clips)
+            # Speech a window's decode stopped short of gets one decode of its own.
+            tails = unheard_tails(clips, [(s.start_s, s.end_s) for s in heard], regions)
+            segments += heard + _decode_clips(pipeline, audio, tails)
         segments = [
             dataclasses.replace(s, index=i)
             for i, s in enumerate(sorted(segments, key=lambda s: (s.start_s, s.end_s)))
@@ -236,6 +226,27 @@ class LocalTranscriber:
             with model.remembering():
                 languages = smooth_languages(group, _detect_languages(model, audio, group))
                 yield [(lang, w.start_s, w.end_s) for w, lang in zip(group, languages, strict=True)]
+
+
+def _decode_clips(
+    pipeline: Any, audio: Any, clips: list[tuple[str, float, float]]
+) -> list[TranscriptSegment]:
+    """The segments of (language, start, end) clips; one call per language, so that a
+    language's clips are decoded in batches together."""
+    segments: list[TranscriptSegment] = []
+    for language in dict.fromkeys(clip[0] for clip in clips):
+        raw_segments, _info = pipeline.transcribe(
+            audio,
+            language=language,
+            batch_size=BATCH_SIZE,
+            without_timestamps=False,
+            word_timestamps=True,
+            clip_timestamps=[
+                {"start": start, "end": end} for lang, start, end in clips if lang == language
+            ],
+        )
+        segments += [_segment(s, language) for s in raw_segments if s.text.strip()]
+    return segments
 
 
 def _speech_regions(audio: Any) -> list[SpeechRegion]:
