@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from db_helpers import row_counts
 from media_helpers import ffmpeg, jfk_over_testvideo, shared_media
 from pipeline_helpers import assert_content_sound, bodies
 from pipeline_helpers import ingest_ready as ingest
@@ -103,9 +104,9 @@ def test_search_finds_a_spoken_phrase_and_a_shown_caption_first(
 def test_rerun_replaces_rows_without_duplicates(env: dict, two_videos: dict) -> None:
     store: Store = env["store"]
     video = store.get_video(two_videos["slides"])
-    before = store.row_counts(video.video_id)
+    before = row_counts(store, video.video_id)
     ingest(env, Path(video.source_path))
-    assert store.row_counts(video.video_id) == before
+    assert row_counts(store, video.video_id) == before
 
 
 @pytest.fixture(scope="module")
