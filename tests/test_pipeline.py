@@ -238,7 +238,15 @@ def test_bad_inputs_are_rejected_cleanly(env: dict, tmp_path: Path) -> None:
     fake.write_text("not a video\n" * 100)
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
-    for path in (fake, empty, tmp_path / "missing.mp4"):
+    for path in (empty, tmp_path / "missing.mp4"):  # refused without reading
         outcome = ingest_file(path, "standard_audio_visual", load_config(), env["instance"])
         assert outcome.status == "rejected" and outcome.error
         assert outcome.video_id is None
+        if path == empty:
+            assert outcome.error.startswith("empty.mp4: empty file (0 bytes)")
+    # Unreadable: registered, then refused by the run's first asset, as the sensor's runs
+    # are (before, ingest probed it first and gave no id).
+    outcome = ingest_file(fake, "standard_audio_visual", load_config(), env["instance"])
+    assert outcome.status == "rejected" and outcome.error.startswith("rejected fake.mp4: ")
+    assert outcome.video_id is not None
+    assert env["store"].get_video(outcome.video_id).status == "failed"
