@@ -30,8 +30,9 @@ def json_value(value: Any) -> Jsonb:
 
 
 class Tables:
-    """vidmine's database, by URL (see ``vidmine.db.connection.database_url``); the table
-    groups (``videos.py``, ``stage_rows.py`` ...) add their reads and writes to it."""
+    """vidmine's database, by URL (see ``vidmine.db.connection.database_url``); each table
+    group (``videos.py``, ``stage_rows.py`` ...) subclasses it with its reads and writes,
+    and ``store.Store`` joins them."""
 
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
