@@ -10,7 +10,6 @@ from assets.partitions import video_partitions
 from assets.stage import GROUP_CONTENT, OWNERS, stage_work
 from assets.tags import stage_pool
 from resources import AIProviders, MediaLibrary, VidmineDatabase
-from vidmine.config import LOCAL_PROVIDER
 from vidmine.content.context import build_video_context, keyframe_times
 from vidmine.content.generate import generate_content
 from vidmine.content.kinds import CONTENT_TYPES, content_kind
@@ -73,11 +72,8 @@ def video_content(
             captions=store.load_captions(vid),
             frame_times=keyframe_times(store.load_keyframes(vid)),
         )
-        generator = (
-            None
-            if stage.provider == LOCAL_PROVIDER
-            else providers.generator(work.profile_name, work.recorder, store)
-        )
+        # None under the local provider (no language model): written extractively
+        generator = providers.generator(work.profile_name, work.recorder, store)
         results = generate_content(ctx, generator, types=wanted)
         for content_type in wanted:
             result = results[content_type]

@@ -8,7 +8,7 @@ from assets.partitions import video_partitions
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from assets.tags import stage_pool
 from resources import AIProviders, MediaLibrary, VidmineDatabase
-from vidmine.db.store import SearchItem
+from vidmine.db.models import SearchItem
 from vidmine.indexing import search_texts
 
 

@@ -27,7 +27,8 @@ from resources.database import VidmineDatabase
 from resources.media import MediaLibrary
 from resources.providers import AIProviders
 from vidmine.config import ProfileConfig, VidmineConfig
-from vidmine.db.store import StageState, Store, VideoRecord
+from vidmine.db.models import StageState, VideoRecord
+from vidmine.db.store import Store
 from vidmine.providers.base import MemoryRecorder
 from vidmine.providers.pricing import estimate_cost
 

@@ -106,13 +106,15 @@ def ocr_figures() -> dict:
 
 
 def scene_figures() -> dict:
-    from vidmine.media.scenes import detect_scenes, scene_cuts
+    from vidmine.media.decode import decode_once
+    from vidmine.media.probe import probe_media
+    from vidmine.media.scenes import scene_cuts
 
     goldens = sorted((SHARED / "pyscenedetect/goldens").glob("*.AdaptiveDetector.default.json"))
     exact = 0
     for golden in goldens:
         video = SHARED / "pyscenedetect" / golden.name.split(".AdaptiveDetector")[0]
-        cuts = scene_cuts(detect_scenes(video))
+        cuts = scene_cuts(decode_once(video, probe_media(video), detect_scenes=True).scenes or [])
         exact += cuts == json.loads(golden.read_text())["cuts"]
     return {"scene_goldens_exact": f"{exact}/{len(goldens)}"}
 

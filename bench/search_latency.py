@@ -30,8 +30,9 @@ import uvicorn
 
 from vidmine.db.connection import ensure_embedded, stop_embedded
 from vidmine.db.migrate import migrate
+from vidmine.db.models import SearchItem
 from vidmine.db.pool import PooledStore
-from vidmine.db.store import SearchItem, Store
+from vidmine.db.store import Store
 from vidmine.models import frame_id, ocr_id, segment_id
 from vidmine.providers.local import LocalEmbedder
 from vidmine.search import search

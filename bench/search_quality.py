@@ -19,7 +19,7 @@ and the p50/p95 latency of a search in-process (embedding the query and the SQL)
 archive``) or ``--baseline-repo`` measures another version's ``vidmine.search`` on the
 same database in the same run, so the figures before and after come from one run.
 ``--calibrate`` sweeps the vector similarity floor (see
-``vidmine.search.VECTOR_SIMILARITY_FLOORS``) and prints the figures at each floor.
+``vidmine.db.search_index.VECTOR_SIMILARITY_FLOORS``) and prints the figures at each floor.
 """
 
 from __future__ import annotations

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vidmine.captions import caption_inputs
+from vidmine.media.decode import decode_once
 from vidmine.media.keyframes import extract_keyframes
 from vidmine.media.normalize import extract_audio_wav, normalize_video
 from vidmine.media.ocr import ocr_video
 from vidmine.media.probe import probe_media, sha256_file
-from vidmine.media.scenes import detect_scenes
 from vidmine.providers.base import MemoryRecorder
 from vidmine.providers.local import LocalCaptioner, LocalEmbedder, LocalTranscriber
 from vidmine.samples import make_sample_video
@@ -80,7 +80,7 @@ def main() -> None:
     if probe.has_audio:
         stage("extract wav", lambda: extract_audio_wav(video, wav))
         stage("transcribe", lambda: transcriber.transcribe(wav))
-    scenes = stage("scenes", lambda: detect_scenes(video))
+    scenes = stage("scenes", lambda: decode_once(video, probe, detect_scenes=True).scenes or [])
     frames = stage("keyframes", lambda: extract_keyframes(video, scenes, work / "kf"))
     ocr = stage("ocr", lambda: ocr_video(normalized, args.ocr_fps, work / "ocr"))
     inputs = caption_inputs(frames, ocr.texts)

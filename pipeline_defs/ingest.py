@@ -14,10 +14,8 @@ from assets.source import REFUSED_REASON
 from assets.tags import FORCE_TAG, video_run_tags
 from resources.database import open_store
 from vidmine.config import VidmineConfig
-from vidmine.media.ffmpeg import MediaError
-from vidmine.media.probe import probe_media
 from vidmine.registration import register_upload
-from vidmine.settings import MEDIA_EXTENSIONS
+from vidmine.uploads import UploadFile, unsupported_reason
 
 
 @dataclass
@@ -68,17 +66,14 @@ def ingest_file(
     started = time.monotonic()
     if not path.is_file():
         return _rejected(path, f"{path} does not exist or is not a file", started)
-    if path.suffix.lower() not in MEDIA_EXTENSIONS:
-        return _rejected(path, f"{path.name}: not a video or audio file", started)
-    if path.stat().st_size == 0:
-        return _rejected(path, f"{path.name}: empty file (0 bytes)", started)
+    # The sensor's path: refuse what is plainly no video, register the rest, and let the
+    # run's first asset (source_video) read the file and refuse what is unreadable.
+    stat = path.stat()
     store = open_store()
-    try:  # the run's source_video would refuse it too; at the command line, say so now
-        probe_media(path)
-    except MediaError as err:
-        stat = path.stat()
-        store.record_rejection(str(path), stat.st_size, stat.st_mtime, str(err))
-        return _rejected(path, str(err), started)
+    reason = unsupported_reason(UploadFile(path, stat.st_size, stat.st_mtime, None), set())
+    if reason:
+        store.record_rejection(str(path), stat.st_size, stat.st_mtime, reason)
+        return _rejected(path, f"{path.name}: {reason}", started)
     registration = register_upload(store, path, profile)
     video_id = registration.video_id
     if not registration.new:
@@ -109,8 +104,8 @@ def ingest_file(
     status = video.status if video else "failed"
     refusal = None if result.success else _refusal(result)
     if refusal is not None:
-        # Read in full, the file is no video vidmine takes (cut short, a duplicate): the
-        # same answer as a file refused before its run, with the id it was registered as.
+        # Read in full, the file is no video vidmine takes (unreadable, cut short, a
+        # duplicate): rejected, with the id it was registered as, as the sensor's run says.
         status, error = "rejected", refusal
     elif not result.success and status == "ready":
         # Content is optional for readiness; say what failed anyway.

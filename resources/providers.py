@@ -50,5 +50,6 @@ class AIProviders(dg.ConfigurableResource):
 
     def generator(
         self, profile: str | None, recorder: CallRecorder, cache: ResponseCache | None
-    ) -> TextGenerator:
+    ) -> TextGenerator | None:
+        """None under the ``local`` provider: content is written extractively."""
         return registry.generator_for(self.config(), profile, recorder, cache)

@@ -41,16 +41,19 @@ def test_ingest_json_reports_each_video_and_exits_1_on_a_rejection(ingested: dic
     # CPU time includes the ffmpeg that decoded the clip, and Whisper's threads
     assert stages["scenes"]["metadata"]["cpu_seconds"] > 0
     assert stages["transcript"]["metadata"]["cpu_seconds"] > 0
-    assert rejected["status"] == "rejected" and rejected["video_id"] is None
-    assert rejected["error"]
+    # As the sensor takes it: registered, then refused by its run's first asset, which
+    # reads the file (before, ingest probed it before registering and gave no id).
+    assert rejected["status"] == "rejected" and rejected["video_id"].startswith("notes-")
+    assert rejected["error"].startswith("rejected notes.mp4: ")
 
 
 def test_status_json_lists_videos_stages_and_rejections(ingested: dict) -> None:
     result = runner.invoke(app, ["status", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    (video,) = payload["videos"]
+    video, refused = payload["videos"]
     assert video["status"] == "ready" and video["stages"]["embeddings"] == "succeeded"
+    assert refused["status"] == "failed"  # the refused file's row, as the sensor leaves it
     assert any(r["path"].endswith("notes.mp4") for r in payload["rejected"])
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from db_helpers import row_counts
 from fake_openai import FakeOpenAI, running_fake_openai
 from pipeline_helpers import assert_content_sound, bodies, stored_context
 from pipeline_helpers import ingest_ready as ingest
@@ -293,7 +294,7 @@ def test_fast_audio_only_folder_makes_no_visual_rows_and_has_content(
     states = store.stage_states(video_id)
     for stage in VISUAL_STAGES:
         assert states[stage].status == "skipped", (stage, states[stage])
-    counts = store.row_counts(video_id)
+    counts = row_counts(store, video_id)
     for table in ("scenes", "keyframes", "ocr_texts", "frame_captions"):
         assert counts[table] == 0, counts
     assert store.load_transcript(video_id)

@@ -17,6 +17,7 @@ import numpy as np
 import psutil
 import psycopg
 import pytest
+from db_helpers import row_counts
 from psycopg import sql
 
 from vidmine.db.connection import (
@@ -27,7 +28,9 @@ from vidmine.db.connection import (
     with_database,
 )
 from vidmine.db.migrate import available_migrations, migrate, pending_migrations
-from vidmine.db.store import SearchItem, Store, VideoNotFoundError, vector_index_name
+from vidmine.db.models import SearchItem, VideoNotFoundError
+from vidmine.db.search_index import search_statement, vector_index_name
+from vidmine.db.store import Store
 from vidmine.models import (
     FrameCaption,
     Keyframe,
@@ -37,7 +40,7 @@ from vidmine.models import (
     TranscriptSegment,
 )
 from vidmine.providers.base import CallRecord
-from vidmine.search import search, search_statement
+from vidmine.search import search
 from vidmine.settings import VidmineHome
 
 REPO = Path(__file__).resolve().parents[1]
@@ -292,8 +295,6 @@ def test_rejections(store: Store) -> None:
         (10, "still not a video"),
         (11, "truncated"),
     ]
-    assert store.is_rejected(Path("/up/bad.mp4"), 10, 1.5)
-    assert not store.is_rejected("/up/bad.mp4", 10, 9.0)
 
 
 def test_stage_states(store: Store) -> None:
@@ -357,7 +358,7 @@ def test_replace_rows_replaces(store: Store) -> None:
     assert store.load_keyframes("vid1") == keyframes
     assert store.load_ocr_texts("vid1") == ocr
     assert store.load_captions("vid1") == captions
-    counts = store.row_counts("vid1")
+    counts = row_counts(store, "vid1")
     assert counts["transcript_segments"] == counts["frame_captions"] == 3
 
     fewer = sample_rows(1)
@@ -388,27 +389,6 @@ def test_failed_replace_keeps_previous_rows(store: Store) -> None:
     with pytest.raises(ValueError, match="vid1_segment_001"):
         store.replace_search_items("vid1", wrong, "m", 4)
     assert [i.item_id for i in store.load_search_items("vid1")] == ["vid1_segment_000"]
-
-
-def test_delete_video_rows_and_video(store: Store) -> None:
-    register(store)
-    segments, scenes, *_ = sample_rows()
-    store.replace_transcript("vid1", segments)
-    store.replace_scenes("vid1", scenes)
-    store.finish_stage("vid1", "scenes", "succeeded", 1.0, {})
-    store.replace_content("vid1", "summary", {"text": "s"}, "s", "local", "extractive", True)
-    store.record_provider_calls("vid1", [CallRecord("embed", "local", "m", "ok", 5.0)])
-    store.delete_video_rows("vid1")
-    assert set(store.row_counts("vid1").values()) == {0}
-    assert store.get_video("vid1") is not None
-    assert store.provider_call_summary("vid1")["total"]["calls"] == 1  # history is kept
-    store.replace_transcript("vid1", segments)
-    assert store.delete_video("vid1")
-    assert not store.delete_video("vid1")
-    assert store.row_counts("vid1")["transcript_segments"] == 0
-
-
-# --- provider calls, cache, content ----------------------------------------------------------
 
 
 def test_provider_calls_cache_and_content(store: Store) -> None:

@@ -8,15 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from vidmine.db.store import SearchItem, Store, VideoNotFoundError
-from vidmine.export import (
-    TABLE_NAMES,
-    export_video,
-    format_timestamp,
-    scenes_markdown_table,
-    segments_markdown,
-    video_tables,
-)
+from vidmine.db.export_tables import TABLE_NAMES, video_tables
+from vidmine.db.models import SearchItem, VideoNotFoundError
+from vidmine.db.store import Store
+from vidmine.export import export_video, format_timestamp, scenes_markdown_table
 from vidmine.models import FrameCaption, Keyframe, OcrText, Scene, TranscriptSegment
 
 SEGMENTS = [
@@ -101,10 +96,3 @@ def test_markdown_helpers() -> None:
     assert "Scene" in lines[0] and "Start" in lines[0]
     assert "1:02:05" in lines[3] and "3659.5" in lines[3]
     assert scenes_markdown_table([]) == "_No scenes._"
-    listing = segments_markdown(SEGMENTS, limit=1)
-    assert listing.splitlines() == [
-        "- **[0:00–0:04]** Hello, and welcome.",
-        "- … and 1 more segment",
-    ]
-    assert "new lines survive CSV." in segments_markdown(SEGMENTS)  # joined onto one line
-    assert segments_markdown([]) == "_No transcript._"

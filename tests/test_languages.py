@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from pipeline_defs.cli import app
 from vidmine.config import parse_config
-from vidmine.db.store import SearchItem, Store
+from vidmine.db.models import SearchItem
+from vidmine.db.store import Store
 from vidmine.indexing import search_texts
 from vidmine.languages import guess_text_language, ocr_languages, speech_seconds, ts_config
 from vidmine.models import OcrText, TranscriptSegment, Word

@@ -26,6 +26,7 @@ from dagster_daemon import (
     wait_for,
     write_workspace,
 )
+from db_helpers import row_counts
 from test_daemon_pipeline import fresh_database
 
 from pipeline_defs.launcher import (
@@ -140,6 +141,6 @@ def test_a_killed_run_worker_is_failed_and_retried_to_ready(
             store = Store(url)
             (only,) = store.list_videos()
             assert only.status == "ready"
-            counts = store.row_counts(only.video_id)
+            counts = row_counts(store, only.video_id)
             assert counts["scenes"] == 4 and counts["transcript_segments"] >= 1
             print(f"\nkilled run worker noticed after {noticed_s:.1f} s; retry reached ready")

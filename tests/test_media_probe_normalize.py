@@ -18,7 +18,6 @@ from vidmine.config import PlaybackConfig
 from vidmine.media.ffmpeg import MediaError
 from vidmine.media.normalize import (
     extract_audio_wav,
-    normalize_media,
     normalize_video,
     target_size,
     video_conforms,
@@ -158,17 +157,17 @@ def test_conforming_video_is_remuxed_not_reencoded(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "ok.mp4", duration=1.0, size="640x360", fps=30)
     probe = probe_media(clip)
     assert video_conforms(probe)
-    result = normalize_media(clip, probe, tmp_path / "out")
-    assert result.video_reencoded is False
-    assert result.audio_reencoded is True
+    result = normalize_video(clip, probe, tmp_path / "out" / "normalized.mp4")
+    assert result.reencoded is False
     assert (result.width, result.height, result.fps) == (640, 360, 30.0)
-    out = probe_media(result.video_path)
+    out = probe_media(result.path)
     # The playback copy has sound: the source's AAC track, copied as it is.
     assert out.has_video and out.has_audio
     assert out.video_codec == "h264" and out.audio_codec == "aac"
     assert out.duration_s == pytest.approx(probe.duration_s, abs=0.1)
-    assert result.audio_path == tmp_path / "out" / "audio.wav"
-    _assert_wav_16k_mono(result.audio_path)
+    audio = extract_audio_wav(clip, tmp_path / "out" / "audio.wav")
+    assert audio == tmp_path / "out" / "audio.wav"
+    _assert_wav_16k_mono(audio)
     assert _only_outputs(tmp_path / "out") == {"normalized.mp4", "audio.wav"}
 
 
@@ -177,18 +176,18 @@ def test_ntsc_rate_video_is_remuxed_keeping_its_rate(tmp_path: Path) -> None:
     probe = probe_media(clip)
     assert probe.fps == pytest.approx(29.97, abs=0.01)
     assert video_conforms(probe)
-    result = normalize_media(clip, probe, tmp_path / "out")
-    assert result.video_reencoded is False
-    assert probe_media(result.video_path).fps == pytest.approx(29.97, abs=0.01)
+    result = normalize_video(clip, probe, tmp_path / "out" / "normalized.mp4")
+    assert result.reencoded is False
+    assert probe_media(result.path).fps == pytest.approx(29.97, abs=0.01)
 
 
 def test_a_faster_source_is_brought_to_30_fps(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "sport.mp4", duration=1.0, size="640x360", fps=60)
     probe = probe_media(clip)
     assert not video_conforms(probe)
-    result = normalize_media(clip, probe, tmp_path / "out")
-    assert result.video_reencoded is True
-    assert probe_media(result.video_path).fps == pytest.approx(30.0)
+    result = normalize_video(clip, probe, tmp_path / "out" / "normalized.mp4")
+    assert result.reencoded is True
+    assert probe_media(result.path).fps == pytest.approx(30.0)
 
 
 def test_large_source_is_reencoded_at_its_own_rate(tmp_path: Path) -> None:
@@ -201,9 +200,9 @@ def test_large_source_is_reencoded_at_its_own_rate(tmp_path: Path) -> None:
     )
     probe = probe_media(clip)
     assert not video_conforms(probe)
-    result = normalize_media(clip, probe, tmp_path / "out")
-    assert result.video_reencoded is True
-    out = probe_media(result.video_path)
+    result = normalize_video(clip, probe, tmp_path / "out" / "normalized.mp4")
+    assert result.reencoded is True
+    out = probe_media(result.path)
     assert (out.width, out.height) == (1280, 720)
     assert out.fps == pytest.approx(25.0)  # as shot: no frames duplicated up to 30
     assert out.video_codec == "h264"
@@ -211,7 +210,7 @@ def test_large_source_is_reencoded_at_its_own_rate(tmp_path: Path) -> None:
     assert out.duration_s == pytest.approx(1.0, abs=0.1)
     assert out.audio_codec == "aac"  # the sound goes with the picture
     # faststart: the index comes before the media data.
-    data = result.video_path.read_bytes()
+    data = result.path.read_bytes()
     assert 0 <= data.find(b"moov") < data.find(b"mdat")
 
 
@@ -230,9 +229,10 @@ def test_small_odd_sized_video_is_not_upscaled(tmp_path: Path) -> None:
     clip = make_video(
         tmp_path / "odd.mkv", size="251x151", fps=24, audio=False, video_codec=["-c:v", "ffv1"]
     )
-    result = normalize_media(clip, probe_media(clip), tmp_path / "out")
+    probe = probe_media(clip)
+    result = normalize_video(clip, probe, tmp_path / "out" / "normalized.mp4")
     assert (result.width, result.height) == (250, 150)
-    assert result.audio_path is None
+    assert not probe.has_audio and not result.has_audio
     assert _only_outputs(tmp_path / "out") == {"normalized.mp4"}
 
 
@@ -240,10 +240,8 @@ def test_audio_only_input(tmp_path: Path) -> None:
     song = tmp_path / "voice.m4a"
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:duration=1", "-c:a", "aac", str(song))
     probe = probe_media(song)
-    result = normalize_media(song, probe, tmp_path / "out")
-    assert result.video_path is None and result.width is None
-    assert result.audio_path is not None
-    _assert_wav_16k_mono(result.audio_path)
+    assert not probe.has_video
+    _assert_wav_16k_mono(extract_audio_wav(song, tmp_path / "out" / "audio.wav"))
     with pytest.raises(MediaError, match="no video stream"):
         normalize_video(song, probe, tmp_path / "out" / "normalized.mp4")
 
@@ -272,13 +270,13 @@ def _frame(video: Path, at_s: float, out: Path, *pre_input: str, vf: str = "null
 def test_rotated_video_comes_out_upright(tmp_path: Path) -> None:
     src = shared_media("pyscenedetect/edge_cases/issue-134-rotate.mp4")
     probe = probe_media(src)
-    result = normalize_media(src, probe, tmp_path / "out", max_duration_s=2.0)
-    out = probe_media(result.video_path)
+    result = normalize_video(src, probe, tmp_path / "out" / "normalized.mp4", max_duration_s=2.0)
+    out = probe_media(result.path)
     assert (out.width, out.height) == (306, 720)  # 544x1280 display size, 720 high
     assert out.rotation == 0  # turned for real, not by metadata
-    assert result.audio_path is not None
+    assert probe.has_audio and result.has_audio
     # The picture equals the stored frames turned clockwise, not counter-clockwise.
-    normalized = _frame(result.video_path, 1.0, tmp_path / "n.png")
+    normalized = _frame(result.path, 1.0, tmp_path / "n.png")
     raw = ("-noautorotate",)
     clockwise = _frame(src, 1.0, tmp_path / "cw.png", *raw, vf="transpose=clock")
     counter = _frame(src, 1.0, tmp_path / "ccw.png", *raw, vf="transpose=cclock")
@@ -287,8 +285,9 @@ def test_rotated_video_comes_out_upright(tmp_path: Path) -> None:
 
 def test_non_square_pixels_keep_display_aspect(tmp_path: Path) -> None:
     src = shared_media("pyscenedetect/edge_cases/issue-195-aspect-ratio.mp4")
-    result = normalize_media(src, probe_media(src), tmp_path / "out", max_duration_s=1.0)
-    out = probe_media(result.video_path)
+    out_path = tmp_path / "out" / "normalized.mp4"
+    result = normalize_video(src, probe_media(src), out_path, max_duration_s=1.0)
+    out = probe_media(result.path)
     assert out.sample_aspect_ratio in (None, "1:1")
     assert out.width / out.height == pytest.approx(1024 / 576, rel=0.01)
     assert out.height == 576
@@ -296,22 +295,22 @@ def test_non_square_pixels_keep_display_aspect(tmp_path: Path) -> None:
 
 def test_mkv_with_subtitles_and_attachments(tmp_path: Path) -> None:
     src = shared_media("pyscenedetect/edge_cases/issue-236-split-copy.mkv")
-    result = normalize_media(src, probe_media(src), tmp_path / "out")
-    out = probe_media(result.video_path)
+    result = normalize_video(src, probe_media(src), tmp_path / "out" / "normalized.mp4")
+    out = probe_media(result.path)
     assert (out.width, out.height) == (1280, 720)
     # The picture and the first audio track; no subtitles, no attachments.
     assert [s["codec_type"] for s in out.raw["streams"]] == ["video", "audio"]
-    _assert_wav_16k_mono(result.audio_path)
+    _assert_wav_16k_mono(extract_audio_wav(src, tmp_path / "out" / "audio.wav"))
 
 
 def test_hevc_without_audio(tmp_path: Path) -> None:
     src = shared_media("popeye/popeye_T03-4_pgs.mkv")
     probe = probe_media(src)
     assert probe.video_codec == "hevc" and not probe.has_audio
-    result = normalize_media(src, probe, tmp_path / "out", max_duration_s=2.0)
-    assert result.audio_path is None
-    assert result.video_reencoded is True
-    out = probe_media(result.video_path)
+    result = normalize_video(src, probe, tmp_path / "out" / "normalized.mp4", max_duration_s=2.0)
+    assert not result.has_audio
+    assert result.reencoded is True
+    out = probe_media(result.path)
     assert (out.width, out.height) == (966, 720)
     assert out.duration_s == pytest.approx(2.0, abs=0.1)
 

@@ -16,16 +16,23 @@ import pytest
 from media_helpers import ffmpeg, shared_media
 from PIL import Image
 
+from vidmine.media.decode import decode_once
 from vidmine.media.keyframes import extract_keyframes, keyframe_targets
-from vidmine.media.scenes import detect_scenes, scene_cuts
+from vidmine.media.probe import probe_media
+from vidmine.media.scenes import scene_cuts
 from vidmine.models import Scene
+
+
+def _scenes(path: Path) -> list[Scene]:
+    """The scenes the decode pass finds (the one ffmpeg pass that feeds the detector)."""
+    return decode_once(path, probe_media(path), detect_scenes=True).scenes or []
 
 
 @functools.cache
 def _detected(video: str) -> tuple[Path, list[Scene]]:
     """Scenes of a shared test video, detected once per test session (it takes seconds)."""
     path = shared_media(f"pyscenedetect/{video}")
-    return path, detect_scenes(path)
+    return path, _scenes(path)
 
 
 def _golden_cuts(video: str) -> list[int]:
@@ -131,7 +138,7 @@ def test_keyframes_of_mpeg_ts_with_a_start_offset(tmp_path: Path, method: str) -
     # ffmpeg's seeking; times must still count from the video's start.
     ts = tmp_path / "counter.ts"
     ffmpeg("-i", str(shared_media("pyscenedetect/counter.mp4")), "-c", "copy", str(ts))
-    scenes = detect_scenes(ts)
+    scenes = _scenes(ts)
     assert scene_cuts(scenes) == [20]
     frames = extract_keyframes(ts, scenes, tmp_path / "kf", method=method)
     assert [f.timestamp_s for f in frames] == [1.0, 2.5]

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from db_helpers import row_counts
 from media_helpers import ffmpeg, jfk_over_testvideo, shared_media
 from pipeline_helpers import assert_content_sound, bodies
 from pipeline_helpers import ingest_ready as ingest
@@ -103,9 +104,9 @@ def test_search_finds_a_spoken_phrase_and_a_shown_caption_first(
 def test_rerun_replaces_rows_without_duplicates(env: dict, two_videos: dict) -> None:
     store: Store = env["store"]
     video = store.get_video(two_videos["slides"])
-    before = store.row_counts(video.video_id)
+    before = row_counts(store, video.video_id)
     ingest(env, Path(video.source_path))
-    assert store.row_counts(video.video_id) == before
+    assert row_counts(store, video.video_id) == before
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +238,15 @@ def test_bad_inputs_are_rejected_cleanly(env: dict, tmp_path: Path) -> None:
     fake.write_text("not a video\n" * 100)
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
-    for path in (fake, empty, tmp_path / "missing.mp4"):
+    for path in (empty, tmp_path / "missing.mp4"):  # refused without reading
         outcome = ingest_file(path, "standard_audio_visual", load_config(), env["instance"])
         assert outcome.status == "rejected" and outcome.error
         assert outcome.video_id is None
+        if path == empty:
+            assert outcome.error.startswith("empty.mp4: empty file (0 bytes)")
+    # Unreadable: registered, then refused by the run's first asset, as the sensor's runs
+    # are (before, ingest probed it first and gave no id).
+    outcome = ingest_file(fake, "standard_audio_visual", load_config(), env["instance"])
+    assert outcome.status == "rejected" and outcome.error.startswith("rejected fake.mp4: ")
+    assert outcome.video_id is not None
+    assert env["store"].get_video(outcome.video_id).status == "failed"

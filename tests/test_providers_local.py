@@ -12,7 +12,7 @@ import pytest
 from media_helpers import shared_media, word_error_rate
 
 from vidmine.providers import local
-from vidmine.providers.base import FrameInput, GenerationRequest, MemoryRecorder, ProviderError
+from vidmine.providers.base import FrameInput, MemoryRecorder, ProviderError
 from vidmine.samples import DEMO_SCENES, make_sample_video
 
 
@@ -161,18 +161,6 @@ def test_descriptor_wording_without_visual_helpers():
     assert caption.on_screen_text == ""
     two = local.LocalCaptioner()._describe(frame, [], 2)
     assert two.caption == "Frame at 5.0 s: 2 faces"
-
-
-def test_local_text_generator_says_it_has_no_language_model():
-    generator = local.LocalTextGenerator()
-    assert (generator.provider, generator.model) == ("local", "extractive")
-    with pytest.raises(ProviderError, match="no language model"):
-        generator.generate_json(system="s", user="u", schema_name="x", schema={})
-    results = generator.generate_many(
-        [GenerationRequest("a", "s", "u", "x", {}), GenerationRequest("b", "s", "u", "x", {})]
-    )
-    assert [r.key for r in results] == ["a", "b"]
-    assert all(r.value is None and "no language model" in r.error for r in results)
 
 
 def test_the_demo_sample_is_heard_right(transcriber, tmp_path):

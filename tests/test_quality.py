@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from vidmine.db.store import SearchItem
+from vidmine.db.models import SearchItem
 from vidmine.models import Keyframe, Scene, TranscriptSegment
 from vidmine.quality import embedding_problems, keyframe_problems, transcript_problems
 

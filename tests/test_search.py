@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from vidmine.db.store import SearchItem, Store
+from vidmine.db.models import SearchItem
+from vidmine.db.store import Store
 from vidmine.models import frame_id, ocr_id, segment_id
 from vidmine.search import group_by_video, moments_label, search, search_answer
 from vidmine.search_probes import HUB_PROBE_QUERIES

@@ -60,6 +60,7 @@ from dagster_daemon import (
     wait_for,
     write_workspace,
 )
+from db_helpers import row_counts
 from fake_openai import FakeOpenAI, running_fake_openai
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
@@ -571,12 +572,12 @@ def clean_video(topology: Topology) -> CleanVideo:
     runs = topology.runs_of(video_id)
     assert len(runs) == 1, runs
     topology.wait_run(runs[0][0], "SUCCESS", 30)
-    return CleanVideo(video_id, runs[0][0], seconds, topology.store.row_counts(video_id))
+    return CleanVideo(video_id, runs[0][0], seconds, row_counts(topology.store, video_id))
 
 
 def assert_complete_without_duplicates(topology: Topology, video_id: str, clean: CleanVideo):
     topology.wait_ready(video_id, 30)
-    assert topology.store.row_counts(video_id) == clean.counts
+    assert row_counts(topology.store, video_id) == clean.counts
     assert topology.search_items_unique(video_id)
 
 

@@ -12,13 +12,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from db_helpers import delete_video
 from media_helpers import make_video
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 from web_helpers import web_app
 
 from vidmine.config import MediaLimits
-from vidmine.db.store import SearchItem, Store
+from vidmine.db.models import SearchItem
+from vidmine.db.store import Store
 from vidmine.providers.local import LocalEmbedder
 from vidmine.settings import VidmineHome
 from vidmine.web import WebSettings, create_app
@@ -247,7 +249,7 @@ def test_symlinks_out_of_the_media_folder_are_refused(env: dict, client: TestCli
             assert "outside VIDMINE_HOME/media" in answer.json()["error"]
             assert b"not yours" not in answer.content
     finally:
-        store.delete_video(video_id)
+        delete_video(store, video_id)
 
 
 def test_unknown_video_and_keyframe_are_json_404(client: TestClient, env: dict) -> None:
@@ -349,7 +351,7 @@ def test_names_and_texts_from_videos_are_escaped(client: TestClient, env: dict) 
         search_html = client.get("/", params={"q": "zanzibar"}).text
         assert "<mark>zanzibar</mark> &lt;b onmouseover=alert(3)&gt;" in search_html
     finally:
-        store.delete_video(video_id)
+        delete_video(store, video_id)
 
 
 # --- videos ----------------------------------------------------------------------------------
@@ -394,7 +396,7 @@ def test_failed_video_shows_its_stage_and_error(client: TestClient, env: dict) -
         html = client.get("/library").text
         assert "transcript failed: whisper ran out of memory" in html
     finally:
-        store.delete_video(video_id)
+        delete_video(store, video_id)
 
 
 def test_a_rejection_names_the_file_never_the_server_folder(

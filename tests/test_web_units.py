@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vidmine.db.store import VideoRecord
+from vidmine.db.models import VideoRecord
 from vidmine.models import Keyframe, SearchHit
 from vidmine.web.errors import WebError
 from vidmine.web.media import VIDEO_ID_PATTERN, nearest_keyframe

@@ -27,7 +27,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from vidmine.config import LOCAL_PROVIDER
 from vidmine.db.store import Store
 from vidmine.models import SearchHit
 from vidmine.providers.base import Embedder, ProviderError, TextGenerator
@@ -230,13 +229,13 @@ def ask(
     embed_lock: AbstractContextManager[object] | None = None,
 ) -> Answer:
     """Answer ``question`` from the library's moments (see the module docstring).
-    ``generator`` None (or a local one) answers extractively."""
+    ``generator`` None (the local provider has no language model) answers extractively."""
     started = time.monotonic()
     question = " ".join(question.split())
     hits = search_text(
         store, embedder, question, video_id=video_id, limit=MOMENTS * 2, embed_lock=embed_lock
     )
-    if generator is None or generator.provider == LOCAL_PROVIDER:
+    if generator is None:  # no language model (the local provider)
         answer = extractive_answer(question, hits)
     else:
         try:

@@ -98,10 +98,6 @@ _NAMES = {
 _CODE = re.compile(r"^[a-z]{2,3}$")
 
 
-class LanguageError(ValueError):
-    """A configured language is not one vidmine can use; the message says which."""
-
-
 def normalize_language(value: str | None) -> str | None:
     """An ISO 639-1 code from a code or a full name ("German", "de", "DE"); None if unknown."""
     if value is None:
@@ -184,16 +180,3 @@ def guess_text_language(text: str, candidates: Iterable[str]) -> str | None:
     if ranked[0][1] == 0 or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
         return None
     return ranked[0][0]
-
-
-def check_language(value: str | None, setting: str) -> str | None:
-    """A configured language as a code; LanguageError naming ``setting`` when unusable."""
-    if value is None:
-        return None
-    code = normalize_language(value)
-    if code is None:
-        raise LanguageError(
-            f"{setting}: {value!r} is not a language code or name Whisper knows; use an "
-            "ISO 639-1 code such as en, de, fr or es"
-        )
-    return code

@@ -50,19 +50,6 @@ class ProbeResult:
 
 
 @dataclass(frozen=True)
-class NormalizedMedia:
-    """Outputs of normalization; either path may be None when the input lacks that stream."""
-
-    video_path: Path | None
-    audio_path: Path | None
-    video_reencoded: bool
-    audio_reencoded: bool
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-
-
-@dataclass(frozen=True)
 class Word:
     """One spoken word with its own times (as the transcriber aligned it)."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vidmine.db.store import SearchItem
+from vidmine.db.models import SearchItem
 from vidmine.models import Keyframe, Scene, TranscriptSegment
 
 TIME_SLACK_S = 1.0  # decoders and containers disagree about the last frame by this much

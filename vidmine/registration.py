@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidmine.config import MediaLimits
-from vidmine.db.store import Store, VideoRecord
+from vidmine.db.models import VideoRecord
+from vidmine.db.store import Store
 from vidmine.media.ffmpeg import MediaError
 from vidmine.media.probe import (
     ProbeResult,

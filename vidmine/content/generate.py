@@ -97,9 +97,8 @@ def generate_content(
     propagates; an error in one answer is reported in that type's ``error``.
     """
     wanted = _requested_types(types)
-    if generator is None or generator.provider == LOCAL_PROVIDER:
-        model = generator.model if generator is not None else EXTRACTIVE_MODEL
-        return _extractive(ctx, wanted, model)
+    if generator is None:  # no language model (the local provider): extractive
+        return _extractive(ctx, wanted, EXTRACTIVE_MODEL)
 
     kinds = [content_kind(content_type) for content_type in wanted]
     requests = [

@@ -1,5 +1,6 @@
 """vidmine's PostgreSQL storage: where the database is, its schema migrations, and the
-``Store`` that reads and writes the tables.
+``Store`` that reads and writes the tables (one module per table group, see ``store.py``),
+and the records it returns (``models.py``).
 
 Typical use::
 
@@ -10,15 +11,15 @@ Typical use::
 
 from vidmine.db.connection import connect, database_url, stop_embedded
 from vidmine.db.migrate import migrate
-from vidmine.db.store import (
+from vidmine.db.models import (
     ContentRecord,
     RejectionRecord,
     SearchItem,
     StageState,
-    Store,
     VideoNotFoundError,
     VideoRecord,
 )
+from vidmine.db.store import Store
 
 __all__ = [
     "ContentRecord",

@@ -1,5 +1,6 @@
 """The speakers tables: turns, talk time, the names people give speakers, and the speaker
-of each transcript segment and word. Kept beside ``store.py`` (one table group, one file).
+of each transcript segment and word. One table group in one file, like the groups ``Store``
+is made of (``store.py``), written as functions over a ``Store``.
 
 The stage writes with :func:`replace_speakers` (one transaction: segments, turns, totals);
 :func:`rename_speaker` is the only writer of ``speaker_names``.

@@ -27,7 +27,7 @@ from vidmine.media.probe import (
     parse_sample_aspect_ratio,
     probe_media,
 )
-from vidmine.models import NormalizedMedia, ProbeResult
+from vidmine.models import ProbeResult
 
 MAX_HEIGHT = 720  # of a re-encoded copy, unless PlaybackConfig says otherwise
 # A re-encode runs after ready; at this niceness it yields the CPU to the analysis of the
@@ -40,7 +40,6 @@ FPS_TOLERANCE = 0.01
 AVERAGE_FPS_TOLERANCE = 0.05
 AUDIO_SAMPLE_RATE = 16_000
 NORMALIZED_VIDEO_NAME = "normalized.mp4"
-AUDIO_WAV_NAME = "audio.wav"
 _REMUXABLE_FORMATS = ("mov", "mp4")
 # Audio codecs every browser plays inside MP4: copied as they are, any other is encoded.
 _PLAYABLE_AUDIO_CODECS = frozenset({"aac", "mp3"})
@@ -252,37 +251,3 @@ def extract_audio_wav(
             timeout_s=timeout_s,
         )
     return out_path
-
-
-def normalize_media(
-    src: Path,
-    probe: ProbeResult,
-    out_dir: Path,
-    *,
-    max_duration_s: float | None = None,
-    timeout_s: float | None = None,
-) -> NormalizedMedia:
-    """Both normalized forms of ``src`` in ``out_dir``; a missing stream gives a None path."""
-    video = None
-    if probe.has_video:
-        video = normalize_video(
-            src,
-            probe,
-            out_dir / NORMALIZED_VIDEO_NAME,
-            max_duration_s=max_duration_s,
-            timeout_s=timeout_s,
-        )
-    audio_path = None
-    if probe.has_audio:
-        audio_path = extract_audio_wav(
-            src, out_dir / AUDIO_WAV_NAME, max_duration_s=max_duration_s, timeout_s=timeout_s
-        )
-    return NormalizedMedia(
-        video_path=video.path if video else None,
-        audio_path=audio_path,
-        video_reencoded=video.reencoded if video else False,
-        audio_reencoded=audio_path is not None,
-        width=video.width if video else None,
-        height=video.height if video else None,
-        fps=video.fps if video else None,
-    )

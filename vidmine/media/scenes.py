@@ -19,7 +19,7 @@ from scenedetect.common import Timecode
 from scenedetect.video_stream import VideoStream
 
 from vidmine.media.ffmpeg import MediaError
-from vidmine.media.probe import main_video_stream, probe_media
+from vidmine.media.probe import main_video_stream
 from vidmine.models import ProbeResult, Scene
 
 log = logging.getLogger(__name__)
@@ -166,18 +166,6 @@ def scenes_found(manager: SceneManager, frames: int) -> list[Scene]:
         )
         for i, (start, end) in enumerate(found)
     ]
-
-
-def detect_scenes(video_path: Path) -> list[Scene]:
-    """Scenes covering the whole video in order; a video without cuts is one scene."""
-    # decode builds on this module; it runs the one ffmpeg pass that feeds the detector.
-    from vidmine.media.decode import decode_once
-
-    video_path = Path(video_path)
-    if not video_path.is_file():
-        raise MediaError(f"{video_path}: file not found; cannot detect scenes.")
-    scenes = decode_once(video_path, probe_media(video_path), detect_scenes=True).scenes
-    return scenes or []
 
 
 def scene_cuts(scenes: list[Scene]) -> list[int]:

@@ -13,8 +13,9 @@
 - :class:`LocalCaptioner`: there is no offline captioning model, so each keyframe gets
   an honest descriptor built from its OCR text, dominant colours and face count,
   marked ``descriptor_only``.
-- :class:`LocalTextGenerator`: no language model; it says so (the content stage has
-  its own extractive fallback).
+- No text generator: there is no offline language model, so under the ``local`` provider
+  content and answers are written extractively from the video's own text
+  (``vidmine.providers.registry.generator_for`` gives None).
 
 Models load once per process (module-level caches keyed by model path) because loading
 is slow and the weights are read-only.
@@ -37,8 +38,6 @@ from vidmine.providers.base import (
     CallRecord,
     CallRecorder,
     FrameInput,
-    GenerationRequest,
-    GenerationResult,
     MemoryRecorder,
     ProviderError,
 )
@@ -65,13 +64,9 @@ TOLD_WINDOWS_KEPT = 32
 EMBED_MODEL = "all-MiniLM-L6-v2"
 EMBED_DIMENSIONS = 384
 CAPTION_MODEL = "descriptor"
+# not a model: the name content written extractively is recorded under
 GENERATE_MODEL = "extractive"
 DESCRIPTOR_NOTE = "no captioning model offline: descriptor from OCR text, colours and faces"
-NO_LANGUAGE_MODEL = (
-    "the local provider has no language model, so it cannot write content; the content "
-    "stage falls back to extractive text. For written content set stages.generate to an "
-    "OpenAI-compatible provider in vidmine.yaml"
-)
 
 _models: dict[tuple[str, str], Any] = {}
 _models_lock = threading.Lock()
@@ -417,19 +412,3 @@ class LocalCaptioner:
             descriptor_only=True,
             note=DESCRIPTOR_NOTE,
         )
-
-
-class LocalTextGenerator:
-    provider = PROVIDER
-    model = GENERATE_MODEL
-
-    def __init__(self, recorder: CallRecorder | None = None) -> None:
-        self._recorder = recorder if recorder is not None else MemoryRecorder()
-
-    def generate_json(
-        self, *, system: str, user: str, schema_name: str, schema: dict[str, Any]
-    ) -> dict[str, Any]:
-        raise ProviderError(NO_LANGUAGE_MODEL)
-
-    def generate_many(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        return [GenerationResult(key=r.key, value=None, error=NO_LANGUAGE_MODEL) for r in requests]

@@ -147,10 +147,12 @@ def generator_for(
     cache: ResponseCache | None = None,
     *,
     slots_database_url: str | None = None,
-) -> TextGenerator:
+) -> TextGenerator | None:
+    """The language model that writes content and answers; None under the ``local``
+    provider, which has none: its callers write extractively from the video's text."""
     provider, model = _choice(config, "generate", profile)
     if provider == LOCAL_PROVIDER:
-        return local.LocalTextGenerator(recorder)
+        return None
     return OpenAITextGenerator(
         **_remote(config, provider, model, recorder, cache, slots_database_url),
     )

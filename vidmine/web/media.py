@@ -13,7 +13,8 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidmine.db.store import Store, VideoRecord
+from vidmine.db.models import VideoRecord
+from vidmine.db.store import Store
 from vidmine.media.normalize import NORMALIZED_VIDEO_NAME
 from vidmine.models import Keyframe
 from vidmine.settings import MEDIA_EXTENSIONS, VidmineHome

@@ -16,8 +16,9 @@ from urllib.parse import quote, urlencode
 from starlette.responses import JSONResponse
 
 from vidmine.ask import Answer, Citation
+from vidmine.db.models import RejectionRecord, StageState, VideoRecord
 from vidmine.db.speakers import load_speakers
-from vidmine.db.store import RejectionRecord, StageState, Store, VideoRecord
+from vidmine.db.store import Store
 from vidmine.models import SearchHit
 
 KIND_LABELS = {"segment": "speech", "ocr": "on-screen text", "caption": "caption"}
