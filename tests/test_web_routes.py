@@ -17,8 +17,9 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
+from vidmine.db.models import SearchItem
 from vidmine.db.speakers import TurnRecord, replace_speakers
-from vidmine.db.store import SearchItem, Store
+from vidmine.db.store import Store
 from vidmine.models import TranscriptSegment, segment_id
 from vidmine.settings import VidmineHome
 from vidmine.web import WebSettings, create_app

@@ -17,13 +17,11 @@ from __future__ import annotations
 from vidmine.db.content import ContentTables
 from vidmine.db.derived import DerivedRows
 from vidmine.db.ledger import Ledger
-from vidmine.db.models import SEARCH_KINDS
 from vidmine.db.search_index import SearchIndex
 from vidmine.db.stage_rows import StageRows
 from vidmine.db.videos import VideoTables
 
-# SEARCH_KINDS: vidmine.web.app imports it from here.
-__all__ = ["SEARCH_KINDS", "Store"]
+__all__ = ["Store"]
 
 
 class Store(VideoTables, StageRows, DerivedRows, SearchIndex, Ledger, ContentTables):

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vidmine.db.store import SEARCH_KINDS
+from vidmine.db.models import SEARCH_KINDS
 from vidmine.search import search_answer, search_text
 from vidmine.web import payloads
 from vidmine.web.errors import WebError
