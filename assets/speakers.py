@@ -18,7 +18,7 @@ from vidmine.transcript import to_srt, to_vtt
     code_version="2",  # bump when the code changes what it makes (2: padded turns, centred count)
     deps=["transcript", "audio_wav"],
     group_name=GROUP_PIPELINE,
-    kinds={"pytorch", "postgres"},
+    kinds={"numpy", "postgres"},
     owners=OWNERS,
 )
 def speakers(
