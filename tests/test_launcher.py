@@ -1,4 +1,4 @@
-"""The local instance's run launcher (pipeline_defs/launcher.py): runs forked from a warm
+"""The local instance's run launcher (local_runtime/launcher.py): runs forked from a warm
 process, and a run whose worker dies is failed by run monitoring and retried.
 
 The daemon test is the power-cut case of the local stack in miniature: a run's worker
@@ -28,7 +28,7 @@ from dagster_daemon import (
 )
 from test_daemon_pipeline import fresh_database
 
-from pipeline_defs.launcher import (
+from local_runtime.launcher import (
     QUEUE_DAEMON_THREAD,
     WORKER_PID_TAG,
     WORKER_STARTED_TAG,

@@ -63,7 +63,7 @@ from dagster_daemon import (
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from pipeline_defs.cli import app
+from local_runtime.cli import app
 from vidmine.db.connection import with_database
 from vidmine.db.store import Store
 from vidmine.registration import register_upload

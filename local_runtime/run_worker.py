@@ -1,6 +1,6 @@
-"""The warm process local runs are forked from (see :mod:`pipeline_defs.launcher`).
+"""The warm process local runs are forked from (see :mod:`local_runtime.launcher`).
 
-Started by the launcher as ``python -m pipeline_defs.run_worker``, it imports Dagster,
+Started by the launcher as ``python -m local_runtime.run_worker``, it imports Dagster,
 vidmine's definitions and the libraries the stages use (the local models' runtimes
 among them), opens the Dagster instance the launcher names on its first line of stdin
 (its storage classes, their migrations checked), then waits for run ids on stdin. For
@@ -50,8 +50,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def _open_instance(instance_ref_json: str):
     from dagster import DagsterInstance
-    from dagster._core.instance.ref import InstanceRef
-    from dagster_shared.serdes import deserialize_value
+
+    from local_runtime.dagster_private import InstanceRef, deserialize_value
 
     return DagsterInstance.from_ref(deserialize_value(instance_ref_json, InstanceRef))
 
@@ -85,7 +85,7 @@ def _run_child(run_id: str, instance_ref_json: str, warm: WarmInstance) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # as in any run process
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         sys.stdin.close()
-        from dagster._cli.api import _execute_run_command_body
+        from local_runtime.dagster_private import _execute_run_command_body
 
         with warm.for_ref(instance_ref_json) as instance:
             code = _execute_run_command_body(
