@@ -9,8 +9,11 @@ each it forks a child that executes that run on that instance, exactly as
 run therefore starts in milliseconds instead of re-importing everything (opening the
 instance alone imported seconds' worth of storage modules in every run).
 
-It loads no model and starts no thread before forking: a child inherits neither
-threads nor the locks they might hold, and each run loads the models it needs once.
+It starts no thread pool a child would need before forking: a child inherits neither
+threads nor the locks they might hold. The one model it loads ahead is the speaker
+encoder (a few MB and 0.15 s, with torch's 2 s import), built so that torch's OpenMP pool
+is not started (see :func:`load_speaker_encoder`); the other models are loaded by each
+run, once.
 The instance it opens holds no connection between calls (Dagster's SQLite storages
 connect per call), so a child can use it as its own.
 It exits when stdin closes, that is when the launcher's process ends; runs already
@@ -43,6 +46,10 @@ PRELOADED_MODULES = (
     "ctranslate2",
     "tokenizers",
     "psycopg",
+    # The speakers stage: torch's import alone took ~2 s of CPU in every run, which
+    # with ten runs on two cores cost the daemon 10 s more than `vidmine ingest` pays once.
+    "torch",
+    "vidmine.speakers.encoder",
 )
 READY = "ready"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -102,6 +109,30 @@ def _run_child(run_id: str, instance_ref_json: str, warm: WarmInstance) -> None:
         os._exit(code)
 
 
+def load_speaker_encoder() -> None:
+    """Build the speakers stage's encoder once, here, so that every run shares it (its
+    weights are read-only after loading: the pages stay shared after the fork).
+
+    Built on one torch thread: built on more, its weight initialisation starts torch's
+    OpenMP pool, and a child forked after that hangs at its first parallel operation
+    (tests/test_launcher.py forks one). The thread count is put back afterwards, which
+    starts nothing; the stage itself runs its network on one thread."""
+    try:
+        import torch
+
+        from vidmine.speakers.encoder import SpeakerModelMissing, shared_encoder
+    except ImportError:
+        return  # no local extra: the stage says so in each run
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        shared_encoder()
+    except SpeakerModelMissing:
+        pass  # the stage skips with the reason
+    finally:
+        torch.set_num_threads(threads)
+
+
 def main() -> None:
     # Ctrl-C or a stop of `make dev` reaches the whole process group. This process ends
     # when the daemon that started it closes its stdin or exits, so it leaves both signals
@@ -113,6 +144,7 @@ def main() -> None:
             importlib.import_module(module)
         except ImportError as err:  # an optional extra is missing: the run will say so
             sys.stderr.write(f"run_worker: not preloading {module}: {err}\n")
+    load_speaker_encoder()
     first = sys.stdin.readline()
     if not first:
         return  # the launcher went away while this process was starting

@@ -9,8 +9,11 @@ duplicate rows.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -53,6 +56,41 @@ def test_a_live_worker_is_running_a_gone_or_reused_pid_is_failed() -> None:
     failed = launcher.check_run_worker_health(_run(reused))
     assert failed.status == WorkerStatus.FAILED and "is gone" in failed.msg
     assert launcher.check_run_worker_health(_run({})).status == WorkerStatus.FAILED
+
+
+# In a fresh interpreter, as the warm process: preload, fork, and embed in the child.
+_FORKED_EMBEDDING = """
+import os, signal
+import numpy as np
+from local_runtime.run_worker import load_speaker_encoder
+load_speaker_encoder()
+pid = os.fork()
+if pid == 0:
+    signal.alarm(60)  # a child stuck in an inherited thread pool dies instead of hanging
+    from vidmine.speakers.encoder import shared_encoder
+    out = shared_encoder().embed_mels(np.ones((3, 160, 40), dtype=np.float32))
+    os._exit(0 if out.shape == (3, 256) else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_the_warm_process_loads_the_speaker_encoder_so_a_forked_run_can_use_it() -> None:
+    """The speakers stage's encoder is built in the warm process (torch's import was ~2 s
+    of CPU per run, 10 s of a ten-clip backlog), without starting torch's OpenMP pool: a
+    child forked after that pool started hung at its first parallel operation."""
+    pytest.importorskip("torch")
+    if importlib.util.find_spec("resemblyzer") is None:  # its weights only: never imported
+        pytest.skip("the local extra's resemblyzer weights are not installed")
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKED_EMBEDDING], capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    child_exit = int(done.stdout.split()[-1])
+    assert child_exit == 0, (
+        f"the forked child did not embed with the preloaded encoder (exit {child_exit}; "
+        f"-{int(signal.SIGALRM)}: it hung)"
+    )
 
 
 def test_only_the_queue_daemon_thread_starts_the_warm_process(tmp_path: Path) -> None:
