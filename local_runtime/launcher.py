@@ -87,6 +87,8 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         self._worker_code: float | None = None
         self._warming: threading.Thread | None = None
         self._failed_code: float | None = None  # the code the last warm-up failed on
+        self._starting: subprocess.Popen | None = None  # a warm process not ready yet
+        self._disposed = False
         super().__init__()
 
     @property
@@ -160,13 +162,16 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
                 bufsize=1,
             )
             assert worker.stdin is not None and worker.stdout is not None
+            self._starting = worker
             # The instance it opens once before forking (see local_runtime.run_worker).
             try:
                 worker.stdin.write(json.dumps({"instance_ref": self._instance_ref()}) + "\n")
                 worker.stdin.flush()
             except OSError:
                 pass  # it died at start: the READY check below says so
-            if worker.stdout.readline().strip() != READY:
+            ready = worker.stdout.readline().strip() == READY
+            self._starting = None
+            if not ready:
                 worker.kill()
                 raise RunLauncherError(
                     "vidmine's warm run process (python -m local_runtime.run_worker) failed to "
@@ -197,6 +202,8 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             with self._lock:
                 self._warm_worker()
         except Exception:
+            if self._disposed:
+                return  # stopped on purpose by dispose
             self._failed_code = code
             logger.exception("vidmine's warm run process did not start")
 
@@ -212,6 +219,13 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
                 worker.kill()
 
     def dispose(self) -> None:
+        self._disposed = True
+        starting = self._starting
+        if starting is not None and starting.poll() is None:
+            # A warm process still importing (10 s and more on a loaded machine) has forked
+            # nothing, and the warm-up holds the lock until it answers: a daemon stopping
+            # (Ctrl-C on `make dev`) must not wait for it.
+            starting.kill()
         with self._lock:
             self._stop_worker()
 
