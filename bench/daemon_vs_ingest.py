@@ -9,7 +9,11 @@ other). The daemon path starts ``dagster-daemon run`` on the instance ``vidmine 
 apply`` generates (as ``make dev`` does), waits for its sensor to tick, moves every clip
 into ``uploads/`` at once and times until all are ``ready``. Per run it reports the
 orchestration overhead: the run's wall time (launch to end, from Dagster) minus the
-seconds inside its steps. ``--baseline-repo`` times another checkout the same way.
+seconds inside its steps; per step, the median seconds on each path (a step slower only
+through the daemon points at what a forked run pays that the warm process could have
+paid once); and the peak memory of one run (the forked run process with the ffmpeg and
+tesseract processes under it, resident set) against the ``vidmine ingest`` process's.
+``--baseline-repo`` times another checkout the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -25,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -98,7 +105,7 @@ instance = dg.DagsterInstance.get()
 runs = []
 for record in instance.get_run_records():
     run = record.dagster_run
-    begun, in_steps, launched = {}, 0.0, record.start_time
+    begun, in_steps, launched, steps = {}, 0.0, record.start_time, {}
     for entry in instance.all_logs(
         run.run_id, of_type={T.RUN_STARTING, T.STEP_START, T.STEP_SUCCESS, T.STEP_FAILURE}
     ):
@@ -108,8 +115,10 @@ for record in instance.get_run_records():
         elif entry.dagster_event.event_type == T.STEP_START:
             begun[key] = entry.timestamp
         elif key in begun:
-            in_steps += entry.timestamp - begun.pop(key)
+            steps[key] = entry.timestamp - begun.pop(key)
+            in_steps += steps[key]
     runs.append({
+        "steps": steps,
         "status": run.status.value,
         "start": launched,
         "end": record.end_time,
@@ -140,7 +149,44 @@ def _cleanup(home: Path, env: dict[str, str]) -> None:
     shutil.rmtree(home, ignore_errors=True)
 
 
-def time_ingest(repo: Path, clips: list[Path]) -> float:
+def _step_seconds(runs: list[dict]) -> dict[str, list[float]]:
+    by_step: dict[str, list[float]] = {}
+    for run in runs:
+        for step, seconds in run["steps"].items():
+            by_step.setdefault(step, []).append(seconds)
+    return by_step
+
+
+def _run_tree_rss(worker_pid: int) -> int:
+    """The largest resident set of one forked run with the processes under it, in bytes.
+    Forked runs share the warm process's pages until they write them: an upper bound."""
+    largest = 0
+    try:
+        runs = psutil.Process(worker_pid).children()
+    except psutil.Error:
+        return 0
+    for run in runs:
+        try:
+            tree = [run, *run.children(recursive=True)]
+            largest = max(largest, sum(p.memory_info().rss for p in tree))
+        except psutil.Error:
+            continue
+    return largest
+
+
+def _warm_worker_pid(daemon_pid: int) -> int | None:
+    """The warm run process: the daemon's child the runs are forked from."""
+    try:
+        for process in psutil.Process(daemon_pid).children():
+            if any(arg.endswith(".run_worker") for arg in process.cmdline()):
+                return process.pid
+    except psutil.Error:
+        pass
+    return None
+
+
+def time_ingest(repo: Path, clips: list[Path]) -> tuple[float, dict[str, list[float]], int]:
+    """(seconds, seconds per step, peak resident set of the ingest process in bytes)"""
     home, env = _fresh_home(repo)
     try:
         started = time.perf_counter()
@@ -156,15 +202,17 @@ def time_ingest(repo: Path, clips: list[Path]) -> float:
             raise SystemExit(
                 f"ingest did not make every clip ready: {statuses}\n{out.stderr[-2000:]}"
             )
-        return wall
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        return wall, _step_seconds(_query(env, _RUN_TIMES)), peak
     finally:
         _cleanup(home, env)
 
 
 def time_daemon(
     repo: Path, clips: list[Path], timeout_s: float
-) -> tuple[float | None, list[float], int]:
-    """(seconds until all ready or None after ``timeout_s``, per-run overheads, ready count)"""
+) -> tuple[float | None, list[float], int, dict[str, list[float]], int]:
+    """(seconds until all ready or None after ``timeout_s``, per-run overheads, ready count,
+    seconds per step, peak resident set of one run in bytes)"""
     home, env = _fresh_home(repo)
     workspace = home / "workspace.yaml"
     workspace.write_text(
@@ -194,7 +242,11 @@ def time_daemon(
         for clip in clips:  # renames: every file appears whole, all at once
             (staging / clip.name).rename(home / "uploads" / clip.name)
         wall: float | None = None
+        peak_run = 0
         while wall is None:
+            worker = _warm_worker_pid(daemon.pid)
+            if worker is not None:
+                peak_run = max(peak_run, _run_tree_rss(worker))
             states = _query(env, _VIDEO_STATES)
             ready = sum(1 for s in states.values() if s == "ready")
             if ready == len(clips):
@@ -203,12 +255,13 @@ def time_daemon(
                 break
             else:
                 time.sleep(0.5)
+        runs = _query(env, _RUN_TIMES)
         overheads = [
             run["end"] - run["start"] - run["in_steps"]
-            for run in _query(env, _RUN_TIMES)
+            for run in runs
             if run["start"] and run["end"] and run["status"] == "SUCCESS"
         ]
-        return wall, overheads, ready
+        return wall, overheads, ready, _step_seconds(runs), peak_run
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         try:
@@ -230,9 +283,11 @@ def main() -> None:
         versions = {"baseline": args.baseline_repo.resolve(), **versions}
     print(f"{args.clips} clips of ~8 s (1280x720, speech, two scenes)")
     print(f"{'':<12}{'ingest s':>10}{'daemon s':>10}{'ratio':>8}{'overhead/run s (median)':>26}")
+    details = []
     for name, repo in versions.items():
-        ingest_s = time_ingest(repo, clips)
-        daemon_s, overheads, ready = time_daemon(repo, clips, args.timeout)
+        ingest_s, ingest_steps, ingest_peak = time_ingest(repo, clips)
+        daemon_s, overheads, ready, daemon_steps, run_peak = time_daemon(repo, clips, args.timeout)
+        details.append((name, ingest_steps, daemon_steps, ingest_peak, run_peak))
         overhead = statistics.median(overheads) if overheads else float("nan")
         if daemon_s is None:
             daemon, ratio = f">{args.timeout:g}", f">{args.timeout / ingest_s:.2f}"
@@ -242,6 +297,16 @@ def main() -> None:
         print(
             f"{name:<12}{ingest_s:>10.1f}{daemon:>10}{ratio:>8}{overhead:>26.1f}{note}", flush=True
         )
+    for name, ingest_steps, daemon_steps, ingest_peak, run_peak in details:
+        print(
+            f"\n{name}: median seconds per step, and peak memory "
+            f"(ingest process {ingest_peak / 2**20:.0f} MB, largest daemon run {run_peak / 2**20:.0f} MB)"
+        )
+        print(f"  {'step':<26}{'ingest':>8}{'daemon':>8}{'daemon - ingest':>17}")
+        for step in sorted(set(ingest_steps) | set(daemon_steps)):
+            alone = statistics.median(ingest_steps[step]) if step in ingest_steps else float("nan")
+            daemon = statistics.median(daemon_steps[step]) if step in daemon_steps else float("nan")
+            print(f"  {step:<26}{alone:>8.2f}{daemon:>8.2f}{daemon - alone:>17.2f}")
 
 
 if __name__ == "__main__":

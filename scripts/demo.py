@@ -8,8 +8,8 @@ import time
 
 import dagster as dg
 
-from pipeline_defs.ingest import ingest_file
-from pipeline_defs.instance import ensure_dagster_home
+from local_runtime.ingest import ingest_file
+from local_runtime.instance import ensure_dagster_home
 from resources.database import open_store
 from vidmine.config import load_config
 from vidmine.providers.base import MemoryRecorder

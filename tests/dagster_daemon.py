@@ -39,7 +39,7 @@ import psutil
 import yaml
 from dagster._core.instance.ref import InstanceRef
 
-from pipeline_defs.instance import apply_pool_limits, write_instance_yaml
+from local_runtime.instance import apply_pool_limits, write_instance_yaml
 from vidmine.config import VidmineConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -205,12 +205,12 @@ class DaemonProcess(ManagedProcess):
 
 
 def warm_run_processes(daemon: ManagedProcess) -> list[psutil.Process]:
-    """The daemon's warm run processes (``python -m pipeline_defs.run_worker``)."""
+    """The daemon's warm run processes (``python -m local_runtime.run_worker``)."""
     found = []
     try:
         for child in psutil.Process(daemon.pid).children(recursive=True):
             try:
-                if "pipeline_defs.run_worker" in child.cmdline():
+                if "local_runtime.run_worker" in child.cmdline():
                     found.append(child)
             except psutil.Error:
                 continue

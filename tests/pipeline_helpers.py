@@ -12,7 +12,7 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster_graphql.test.utils import execute_dagster_graphql
 
-from pipeline_defs.ingest import IngestOutcome, ingest_file
+from local_runtime.ingest import IngestOutcome, ingest_file
 from vidmine.config import load_config
 from vidmine.content import (
     CONTENT_TYPES,

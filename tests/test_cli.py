@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipeline_defs.cli import app
+from local_runtime.cli import app
 from vidmine.samples import SampleScene, make_sample_video
 
 pytestmark = pytest.mark.slow

@@ -23,7 +23,7 @@ from pipeline_helpers import ingest_ready as ingest
 from typer.testing import CliRunner
 
 from assets.tags import FORCE_TAG
-from pipeline_defs.cli import app
+from local_runtime.cli import app
 from pipeline_defs.definitions import defs
 from resources import AIProviders, VidmineDatabase
 from vidmine.content import (

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline_defs.cli import app
+from local_runtime.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
 STOP_WITHIN_S = 20.0
@@ -78,7 +78,7 @@ def test_make_dev_stops_within_seconds(
                 time.sleep(1)
         # The daemon is up and has started vidmine's warm run process.
         deadline = time.monotonic() + 60
-        while not any("pipeline_defs.run_worker" in line for line in _group(dev.pid)):
+        while not any("local_runtime.run_worker" in line for line in _group(dev.pid)):
             assert time.monotonic() < deadline, "no warm run process: " + "\n".join(_group(dev.pid))
             time.sleep(0.5)
         started = time.monotonic()

@@ -15,7 +15,7 @@ import pytest
 from media_helpers import english_then_german
 from typer.testing import CliRunner
 
-from pipeline_defs.cli import app
+from local_runtime.cli import app
 from vidmine.config import parse_config
 from vidmine.db.models import SearchItem
 from vidmine.db.store import Store

@@ -15,7 +15,7 @@ from media_helpers import ffmpeg, jfk_over_testvideo, shared_media
 from pipeline_helpers import assert_content_sound, bodies
 from pipeline_helpers import ingest_ready as ingest
 
-from pipeline_defs.ingest import ingest_file
+from local_runtime.ingest import ingest_file
 from vidmine.config import load_config
 from vidmine.db.store import Store
 from vidmine.providers.base import MemoryRecorder

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_defs.ingest import ingest_file
+from local_runtime.ingest import ingest_file
 from vidmine.config import load_config
 from vidmine.media.probe import sha256_file
 from vidmine.samples import SampleScene, make_sample_video

@@ -24,8 +24,8 @@ from sensor_helpers import RESOURCES, tick
 
 from assets.partitions import VIDEO_PARTITIONS_NAME, video_partitions
 from assets.tags import PARTITION_TAG
+from local_runtime.ingest import ingest_file
 from pipeline_defs.definitions import defs
-from pipeline_defs.ingest import ingest_file
 from vidmine.config import load_config
 from vidmine.db.store import Store
 from vidmine.registration import register_upload

@@ -19,7 +19,7 @@ from pipeline_helpers import ingest_ready
 from typer.testing import CliRunner
 
 from assets.tags import FORCE_TAG
-from pipeline_defs.cli import app
+from local_runtime.cli import app
 from vidmine.ask import NOT_SAID, ask
 from vidmine.config import ProviderConfig
 from vidmine.db.speakers import load_speakers, load_turns, rename_speaker

@@ -65,7 +65,7 @@ from fake_openai import FakeOpenAI, running_fake_openai
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from pipeline_defs.cli import app
+from local_runtime.cli import app
 from vidmine.db.connection import with_database
 from vidmine.db.store import Store
 from vidmine.registration import register_upload

@@ -744,7 +744,7 @@ def test_the_api_docs_page_is_served_here(client: TestClient) -> None:
 
 
 def test_serve_refuses_a_public_address_without_a_token(monkeypatch) -> None:
-    from pipeline_defs.cli import app
+    from local_runtime.cli import app
 
     monkeypatch.delenv("VIDMINE_SERVE_TOKEN", raising=False)
     result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
@@ -753,7 +753,7 @@ def test_serve_refuses_a_public_address_without_a_token(monkeypatch) -> None:
 
 
 def test_serve_refuses_a_short_token(monkeypatch) -> None:
-    from pipeline_defs.cli import app
+    from local_runtime.cli import app
 
     monkeypatch.setenv("VIDMINE_SERVE_TOKEN", "x")
     result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
@@ -762,7 +762,7 @@ def test_serve_refuses_a_short_token(monkeypatch) -> None:
 
 
 def test_the_library_says_whether_the_pipeline_runs(env: dict, client: TestClient) -> None:
-    from pipeline_defs.instance import pipeline_health_checker
+    from local_runtime.instance import pipeline_health_checker
 
     unknown = client.get("/api/videos").json()["pipeline"]
     assert unknown == {"running": None, "detail": "no Dagster instance given to this server"}

@@ -16,7 +16,7 @@ from dagster_daemon import open_instance, prepare_dagster_home, running_daemon, 
 from test_daemon_pipeline import fresh_database
 from test_web_browser import CHROMIUM, CHROMIUM_FLAGS, serving
 
-from pipeline_defs.instance import pipeline_health_checker
+from local_runtime.instance import pipeline_health_checker
 from vidmine.config import load_config
 from vidmine.db.pool import PooledStore
 from vidmine.providers.local import LocalEmbedder

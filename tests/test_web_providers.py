@@ -89,7 +89,7 @@ def test_stats_without_providers_or_runs_has_an_empty_section(
 def test_the_run_lister_reads_each_runs_providers_from_its_tags() -> None:
     import dagster as dg
 
-    from pipeline_defs.instance import active_runs_lister
+    from local_runtime.instance import active_runs_lister
 
     @dg.op
     def step() -> None:

@@ -251,3 +251,10 @@ def ask(
         except ProviderError as err:
             answer = extractive_answer(question, hits, note=f"the written answer failed ({err});")
     return dataclasses.replace(answer, seconds=round(time.monotonic() - started, 3))
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    """An answer as `vidmine ask --json` prints it (the HTTP API adds links to each citation)."""
+    payload = dataclasses.asdict(answer)
+    payload.pop("moments", None)
+    return payload

@@ -4,6 +4,7 @@ the sensor's runs would, and report each video's stage outcomes."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,3 +113,15 @@ def ingest_file(
         failed = [s.stage for s in stages if s.status == "failed"]
         error = f"stages failed: {', '.join(failed)}" if failed else "run failed"
     return IngestOutcome(str(path), video_id, status, error, time.monotonic() - started, stages)
+
+
+def ingest_paths(
+    paths: Sequence[Path], profile: str, config: VidmineConfig, *, force: bool = False
+) -> Iterator[IngestOutcome]:
+    """``vidmine ingest``: each file in turn on this machine's instance, its outcome as soon
+    as it is known."""
+    from local_runtime.instance import local_instance
+
+    instance = local_instance(config)
+    for path in paths:
+        yield ingest_file(path.expanduser().resolve(), profile, config, instance, force=force)

@@ -72,20 +72,14 @@ def ingest(
     as_json: JsonFlag = False,
 ) -> None:
     """Register files and process them now, in this process, through every stage."""
-    import dagster as dg
-
-    from pipeline_defs.ingest import ingest_file
-    from pipeline_defs.instance import ensure_dagster_home
+    from local_runtime.ingest import ingest_paths
 
     config = _config()
     profile = profile or config.default_profile
     if profile not in config.profiles:
         _fail(f"unknown profile {profile!r}; choose one of {sorted(config.profiles)}")
-    ensure_dagster_home(config)
-    instance = dg.DagsterInstance.get()
     outcomes = []
-    for path in paths:
-        outcome = ingest_file(path.expanduser().resolve(), profile, config, instance, force=force)
+    for outcome in ingest_paths(paths, profile, config, force=force):
         outcomes.append(outcome)
         if not as_json:
             _print_outcome(outcome)
@@ -116,42 +110,12 @@ def _print_outcome(outcome) -> None:
 @app.command()
 def status(as_json: JsonFlag = False) -> None:
     """List videos with their status and the state of each stage."""
-    from vidmine.db.speakers import load_speakers
+    from vidmine.library_status import status_report
 
-    store = _store()
-    videos = store.list_videos()
-    rows = []
-    for video in videos:
-        states = store.stage_states(video.video_id)
-        rows.append(
-            {
-                "video_id": video.video_id,
-                "file_name": video.file_name,
-                "profile": video.profile,
-                "status": video.status,
-                "error": video.error,
-                "duration_s": video.duration_s,
-                "languages": video.languages,  # spoken, most first (by speech seconds)
-                "stages": {name: st.status for name, st in states.items()},
-                "provider_calls": store.provider_call_summary(video.video_id),
-                # who speaks, most talk first (empty until the speakers stage ran)
-                "speakers": [
-                    {
-                        "speaker": s.speaker,
-                        "name": s.name,
-                        "talk_s": round(s.talk_s, 1),
-                        "turns": s.turns,
-                    }
-                    for s in load_speakers(store, video.video_id)
-                ],
-            }
-        )
-    rejected = [
-        {"path": r.path, "reason": r.reason, "rejected_at": r.rejected_at}
-        for r in store.list_rejections()
-    ]
+    report = status_report(_store())
+    rows, rejected = report["videos"], report["rejected"]
     if as_json:
-        _emit_json({"videos": rows, "rejected": rejected})
+        _emit_json(report)
         return
     if not rows and not rejected:
         typer.echo("no videos yet: drop files into uploads/ or run `vidmine ingest PATH`")
@@ -236,24 +200,6 @@ def _hit_line(rank: int, hit: SearchHit) -> str:
     )
 
 
-def answer_json(answer) -> dict[str, Any]:
-    """An Answer as `vidmine ask --json` prints it (the API adds links to each citation)."""
-    payload = dataclasses.asdict(answer)
-    payload.pop("moments", None)
-    return payload
-
-
-class _CallsIntoStore:
-    """A recorder writing each provider call to provider_calls as it happens (a server
-    lives long; a question's calls belong to no video)."""
-
-    def __init__(self, store) -> None:
-        self.store = store
-
-    def record(self, call) -> None:
-        self.store.record_provider_calls(None, [call])
-
-
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="A question about what the videos say or show.")],
@@ -264,6 +210,7 @@ def ask(
 
     Offline the answer is extractive (the best passages, cited); with an
     OpenAI-compatible generate provider it is written from the cited moments only."""
+    from vidmine.ask import answer_json
     from vidmine.ask import ask as ask_library
     from vidmine.providers.base import MemoryRecorder
     from vidmine.providers.registry import embedder_for, generator_for
@@ -318,7 +265,8 @@ def content(
     fmt: Annotated[str, typer.Option("--format", help="md or json")] = "md",
 ) -> None:
     """Print the written content of a video (titles, description, chapters, ...)."""
-    from vidmine.content.kinds import CONTENT_TYPES, content_kind
+    from vidmine.content.kinds import content_kind
+    from vidmine.content.listing import content_json, in_reading_order
 
     if fmt not in ("md", "json"):
         _fail("--format must be md or json")
@@ -337,24 +285,9 @@ def content(
             f"no {what} for {video} yet: its content step has not run or failed; "
             "`vidmine status` shows the stages"
         )
-    # In the order people read them (titles first), not the database's alphabetical one.
-    order = {name: i for i, name in enumerate(CONTENT_TYPES)}
-    records.sort(key=lambda r: (order.get(r.content_type, len(order)), r.content_type))
+    records = in_reading_order(records)
     if fmt == "json":
-        _emit_json(
-            {
-                "video_id": video,
-                "content": {
-                    r.content_type: {
-                        "body": r.body,
-                        "extractive": r.extractive,
-                        "provider": r.provider,
-                        "model": r.model,
-                    }
-                    for r in records
-                },
-            }
-        )
+        _emit_json(content_json(video, records))
         return
     for record in records:
         typer.echo(record.markdown.rstrip() + "\n")
@@ -366,86 +299,21 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
 ) -> None:
     """Serve the search page, the library and the HTTP API (see README)."""
-    import ipaddress
     import logging
-    import os
 
-    import dagster as dg
     import uvicorn
 
-    from pipeline_defs.instance import (
-        active_runs_lister,
-        ensure_dagster_home,
-        pipeline_health_checker,
-    )
+    from local_runtime.serve import ServeSettingError, build_web_app, serve_access
     from vidmine.db.pool import PooledStore
-    from vidmine.providers.registry import embedder_for, generator_for
-    from vidmine.search import hub_centroid
-    from vidmine.settings import VidmineHome
-    from vidmine.web import WebSettings, create_app
-    from vidmine.web.app import QueryEmbeddingCalls, tune_for_serving
-    from vidmine.web.auth import TOKEN_ENV, token_problem
-    from vidmine.web.guard import allowed_hosts_from_env
-    from vidmine.web.uploads import DEFAULT_MAX_UPLOAD_MB
 
     try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False  # a host name: it may resolve beyond this machine
-    token = os.environ.get(TOKEN_ENV, "").strip() or None
-    if not loopback and token is None:
-        _fail(
-            f"--host {host} serves beyond this machine: set {TOKEN_ENV} to an access token "
-            "(clients send 'Authorization: Bearer <token>' or open ?token=<token> once), "
-            "or keep the default --host 127.0.0.1"
-        )
-    if token is not None and (problem := token_problem(token)):
-        _fail(problem)
-    raw_limit = os.environ.get("VIDMINE_MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))
-    try:
-        max_upload_mb = float(raw_limit)
-        if max_upload_mb <= 0:
-            raise ValueError
-    except ValueError:
-        _fail(f"VIDMINE_MAX_UPLOAD_MB must be a positive number of megabytes, got {raw_limit!r}")
+        access = serve_access(host)
+    except ServeSettingError as err:
+        _fail(str(err))
     config = _config()
-    store = PooledStore(
-        _store().url, name="vidmine-serve"
-    )  # migrated by _store(); pooled for the server's life
-    home = VidmineHome.from_env().ensure()
-    ensure_dagster_home(config)
-    tune_for_serving()
-    calls = QueryEmbeddingCalls()
-    embedder = embedder_for(config, None, calls, store)
-    typer.echo("loading the query embedder ...")
-    embedder.embed(["warm up"])  # load the model now, not on the first search
-    hub_centroid(embedder)  # and the probe questions' centroid search measures hubs by
-    calls.reset()  # /stats counts the searches, not the warm-up
-    instance = dg.DagsterInstance.get()
-    web_app = create_app(
-        store,
-        embedder,
-        WebSettings(
-            home=home,
-            max_upload_bytes=int(max_upload_mb * 1_000_000),
-            token=token,
-            known_profiles=frozenset(config.profiles),
-            allowed_hosts=allowed_hosts_from_env(host),
-            media_limits=config.limits,
-            provider_ceilings={
-                name: config.provider(name).max_concurrent
-                for name in sorted(config.providers_in_use())
-            },
-        ),
-        active_runs=active_runs_lister(instance),
-        pipeline_health=pipeline_health_checker(instance),
-        embedding_calls=calls,
-        # the answers to questions: written by an OpenAI-compatible generate provider (its
-        # calls recorded in provider_calls like the pipeline's), extractive when local
-        generator=generator_for(
-            config, None, _CallsIntoStore(store), store, slots_database_url=store.url
-        ),
-    )
+    # migrated by _store(); pooled for the server's life
+    store = PooledStore(_store().url, name="vidmine-serve")
+    web_app = build_web_app(config, store, host, access, say=typer.echo)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     typer.secho(f"vidmine serve: open http://{host}:{port}/", fg=typer.colors.GREEN, bold=True)
     try:
@@ -476,26 +344,20 @@ def db_stop() -> None:
 def limits_apply() -> None:
     """Set each stage pool's limit on the Dagster instance from vidmine.yaml and
     regenerate the instance's run-tag limits."""
-    import dagster as dg
-
-    from pipeline_defs.instance import apply_pool_limits, ensure_dagster_home
+    from local_runtime.instance import apply_pool_limits, local_instance
 
     config = _config()
-    ensure_dagster_home(config)
-    for limit in apply_pool_limits(dg.DagsterInstance.get(), config):
+    for limit in apply_pool_limits(local_instance(config), config):
         typer.echo(f"{limit.pool}: {limit.applied}")
 
 
 @limits_app.command("show")
 def limits_show(as_json: JsonFlag = False) -> None:
     """Print each stage pool's configured limit against what the instance applies."""
-    import dagster as dg
-
-    from pipeline_defs.instance import ensure_dagster_home, show_pool_limits
+    from local_runtime.instance import local_instance, show_pool_limits
 
     config = _config()
-    ensure_dagster_home(config)
-    limits = show_pool_limits(dg.DagsterInstance.get(), config)
+    limits = show_pool_limits(local_instance(config), config)
     if as_json:
         _emit_json({"pools": [dataclasses.asdict(limit) for limit in limits]})
         return

@@ -3,7 +3,7 @@ and a health check that fails runs whose worker is gone.
 
 Dagster's DefaultRunLauncher starts every run in a fresh Python process that imports
 Dagster, vidmine and the model runtimes again: seconds per run before any work, most of
-the time of a short video. Here one warm process (:mod:`pipeline_defs.run_worker`)
+the time of a short video. Here one warm process (:mod:`local_runtime.run_worker`)
 has imported all of it once and forks a child per run.
 
 The DefaultRunLauncher also cannot tell that a run's worker died (killed, or the machine
@@ -34,24 +34,24 @@ from pathlib import Path
 from typing import Any, Self
 
 import psutil
-from dagster import _check as check
-from dagster._core.launcher import (
-    CheckRunHealthResult,
-    LaunchRunContext,
-    RunLauncher,
-    WorkerStatus,
-)
-from dagster._core.run_coordinator import QueuedRunCoordinator
-from dagster._core.run_coordinator.queued_run_coordinator import RunQueueConfig
-from dagster._core.storage.dagster_run import DagsterRun
-from dagster._serdes import ConfigurableClass, ConfigurableClassData
-from dagster_shared.serdes import serialize_value
+from dagster import DagsterRun
 
-from pipeline_defs.run_worker import READY
+from local_runtime.dagster_private import (
+    CheckRunHealthResult,
+    ConfigurableClass,
+    ConfigurableClassData,
+    LaunchRunContext,
+    QueuedRunCoordinator,
+    RunLauncher,
+    RunQueueConfig,
+    WorkerStatus,
+    serialize_value,
+)
+from local_runtime.run_worker import READY
 
 WORKER_PID_TAG = "vidmine/worker_pid"
 WORKER_STARTED_TAG = "vidmine/worker_started"  # the worker's start time: pids get reused
-CODE_PACKAGES = ("pipeline_defs", "assets", "resources", "sensors", "vidmine")
+CODE_PACKAGES = ("local_runtime", "pipeline_defs", "assets", "resources", "sensors", "vidmine")
 # The thread the daemon runs its run queue in (dagster._daemon.controller names each
 # daemon's thread "dagster-daemon-<daemon type>").
 QUEUE_DAEMON_THREAD = "dagster-daemon-QUEUED_RUN_COORDINATOR"
@@ -87,6 +87,8 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         self._worker_code: float | None = None
         self._warming: threading.Thread | None = None
         self._failed_code: float | None = None  # the code the last warm-up failed on
+        self._starting: subprocess.Popen | None = None  # a warm process not ready yet
+        self._disposed = False
         super().__init__()
 
     @property
@@ -109,7 +111,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         return serialize_value(self._instance.get_ref())
 
     def launch_run(self, context: LaunchRunContext) -> None:
-        run = check.inst(context.dagster_run, DagsterRun)
+        run = context.dagster_run
         request = {"run_id": run.run_id, "instance_ref": self._instance_ref()}
         with self._lock:
             answer = self._ask_worker(request)
@@ -141,7 +143,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             if attempt == 2:
                 raise RunLauncherError(
                     "vidmine's warm run process did not answer; see the daemon's output for "
-                    "why (python -m pipeline_defs.run_worker)"
+                    "why (python -m local_runtime.run_worker)"
                 )
         raise AssertionError("unreachable")
 
@@ -153,23 +155,26 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             self._stop_worker()
         if self._worker is None:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "pipeline_defs.run_worker"],
+                [sys.executable, "-m", "local_runtime.run_worker"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
                 bufsize=1,
             )
             assert worker.stdin is not None and worker.stdout is not None
-            # The instance it opens once before forking (see pipeline_defs.run_worker).
+            self._starting = worker
+            # The instance it opens once before forking (see local_runtime.run_worker).
             try:
                 worker.stdin.write(json.dumps({"instance_ref": self._instance_ref()}) + "\n")
                 worker.stdin.flush()
             except OSError:
                 pass  # it died at start: the READY check below says so
-            if worker.stdout.readline().strip() != READY:
+            ready = worker.stdout.readline().strip() == READY
+            self._starting = None
+            if not ready:
                 worker.kill()
                 raise RunLauncherError(
-                    "vidmine's warm run process (python -m pipeline_defs.run_worker) failed to "
+                    "vidmine's warm run process (python -m local_runtime.run_worker) failed to "
                     "start; see the daemon's output for its error"
                 )
             self._worker, self._worker_code = worker, code
@@ -197,6 +202,8 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             with self._lock:
                 self._warm_worker()
         except Exception:
+            if self._disposed:
+                return  # stopped on purpose by dispose
             self._failed_code = code
             logger.exception("vidmine's warm run process did not start")
 
@@ -212,6 +219,13 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
                 worker.kill()
 
     def dispose(self) -> None:
+        self._disposed = True
+        starting = self._starting
+        if starting is not None and starting.poll() is None:
+            # A warm process still importing (10 s and more on a loaded machine) has forked
+            # nothing, and the warm-up holds the lock until it answers: a daemon stopping
+            # (Ctrl-C on `make dev`) must not wait for it.
+            starting.kill()
         with self._lock:
             self._stop_worker()
 
