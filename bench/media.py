@@ -32,7 +32,21 @@ def shared_media(relative: str) -> Path:
 # The sources a browser cannot play as they are, so their playback copy is re-encoded:
 # variant -> (file name suffix, ffmpeg video arguments applied to the H.264 30 fps file).
 REENCODED_VARIANTS = {
-    "hevc": ("_hevc", ("-c:v", "libx265", "-preset", "ultrafast", "-crf", "26", "-tag:v", "hvc1")),
+    "hevc": (
+        "_hevc",
+        (
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "26",
+            "-tag:v",
+            "hvc1",
+            "-x265-params",
+            "log-level=error",
+        ),
+    ),
     "60fps": (
         "_60fps",
         ("-vf", "fps=60000/1001", "-c:v", "libx264", "-preset", "veryfast", "-crf", "21"),
