@@ -6,11 +6,12 @@ from assets.partitions import video_partitions
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.readiness import required_stages, stages_not_done
+from vidmine.stages import code_version
 
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="1",  # bump when the code changes what it makes
+    code_version=code_version("video_ready"),  # vidmine.stages: bump its revision there
     deps=["embeddings", "scenes", "keyframes"],
     group_name=GROUP_PIPELINE,
     kinds={"postgres"},

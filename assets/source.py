@@ -22,6 +22,7 @@ from assets.partitions import remove_refused_partition, video_partitions
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.registration import SourceRejected, verify_source
+from vidmine.stages import code_version
 
 # Metadata key of a refusal's dg.Failure: the reason, as vidmine recorded it.
 REFUSED_REASON = "refused_reason"
@@ -29,7 +30,7 @@ REFUSED_REASON = "refused_reason"
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="1",  # bump when the code changes what it makes
+    code_version=code_version("source_video"),  # vidmine.stages: bump its revision there
     group_name=GROUP_PIPELINE,
     kinds={"ffmpeg", "postgres"},
     owners=OWNERS,
@@ -73,7 +74,7 @@ def _read_source(
                 f"rejected {path.name}: {err}", metadata=metadata, allow_retries=False
             ) from None
         probe, sha = verified.probe, verified.sha256
-        work.unchanged({"sha256": sha})  # always re-read; sets the data version
+        work.set_data_versions({"sha256": sha})  # always re-read
         work.summary = {
             "duration_s": probe.duration_s,
             "has_video": probe.has_video,

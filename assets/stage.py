@@ -27,9 +27,11 @@ from resources.database import VidmineDatabase
 from resources.media import MediaLibrary
 from resources.providers import AIProviders
 from vidmine.config import ProfileConfig, VidmineConfig
-from vidmine.db.store import StageState, Store, VideoRecord
+from vidmine.db.store import Store, VideoRecord
 from vidmine.providers.base import MemoryRecorder
 from vidmine.providers.pricing import estimate_cost
+from vidmine.stages import Stage
+from vidmine.stages import stage as stage_named
 
 GROUP_PIPELINE = "video_pipeline"
 GROUP_CONTENT = "video_content"
@@ -58,11 +60,30 @@ def latest_data_version(
     return (materialization.tags or {}).get(DATA_VERSION_TAG) if materialization else None
 
 
+def latest_materialization(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
+) -> dg.AssetMaterialization | None:
+    """The latest materialization of ``key`` for ``partition``, with its metadata and tags."""
+    record = instance.get_latest_data_version_record(key, partition_key=partition)
+    return record.asset_materialization if record is not None else None
+
+
+def summary_of(materialization: dg.AssetMaterialization) -> dict[str, Any]:
+    """The plain values (counts, names) of a materialization's metadata: what a reused
+    stage reports again. Previews, paths and tables stay with the materialization."""
+    plain = (dg.TextMetadataValue, dg.IntMetadataValue, dg.FloatMetadataValue, dg.BoolMetadataValue)
+    return {
+        key: value.value
+        for key, value in (materialization.metadata or {}).items()
+        if isinstance(value, plain) and key not in TIMINGS
+    }
+
+
 @dataclass
 class StageWork:
     """What a stage asset works with, and what it reports back."""
 
-    stage: str
+    stage: Stage
     context: dg.AssetExecutionContext
     asset_keys: tuple[dg.AssetKey, ...]  # what this stage materializes in this step
     video: VideoRecord
@@ -76,7 +97,7 @@ class StageWork:
     skipped: bool = False
     cached: bool = False
     force: bool = False
-    previous: dict[str, StageState] = field(default_factory=dict)  # states before this run
+    data_versions: dict[dg.AssetKey, str] = field(default_factory=dict)  # set for this step
 
     @property
     def video_id(self) -> str:
@@ -88,33 +109,20 @@ class StageWork:
         self.summary = {"status": "skipped", "reason": reason}
         return dg.MaterializeResult(metadata={"status": "skipped", "reason": reason})
 
-    def unchanged(self, params: dict[str, Any], files: Sequence[Path] = ()) -> bool:
-        """Whether this stage already produced its output from the same inputs.
-
-        Sets each of the stage's assets' data version for this materialization: a hash of
+    def set_data_versions(self, params: dict[str, Any]) -> None:
+        """Set each of the stage's assets' data version for this materialization: a hash of
         the asset's code version, ``params`` (the settings that shape its output) and the
         data versions of its declared deps, so changing a video's profile re-does only the
-        stages that setting reaches. The output is reused when the latest materialization
-        has that same version, the stage's last attempt ended well, nothing forces a redo,
-        and ``files`` still exist.
-        """
+        stages that setting reaches."""
         assets_def = self.context.assets_def
-        partition = self.video_id
         instance = self.context.instance
         deps = sorted(
             {dep for key in self.asset_keys for dep in assets_def.asset_deps.get(key, ())},
             key=lambda key: key.to_user_string(),
         )
         inputs = {
-            dep.to_user_string(): latest_data_version(instance, dep, partition) for dep in deps
+            dep.to_user_string(): latest_data_version(instance, dep, self.video_id) for dep in deps
         }
-        before = self.previous.get(self.stage)
-        reusable = (
-            not self.force
-            and before is not None
-            and before.status in ("succeeded", "skipped")
-            and all(path.exists() for path in files)
-        )
         for key in self.asset_keys:
             payload = {
                 "code_version": assets_def.code_versions_by_key.get(key),
@@ -124,13 +132,37 @@ class StageWork:
             blob = json.dumps(payload, sort_keys=True, default=str).encode()
             version = hashlib.sha256(blob).hexdigest()[:20]
             self.context.set_data_version(key, dg.DataVersion(version))
-            reusable = reusable and latest_data_version(instance, key, partition) == version
-        if reusable:
-            assert before is not None
-            self.cached = True
-            self.skipped = before.status == "skipped"
-            self.summary = {**(before.metadata or {}), "reused": True}
-        return reusable
+            self.data_versions[key] = version
+
+    def reusable(self, files: Sequence[Path] = ()) -> bool:
+        """Whether the stage's latest materializations (Dagster's record of what it made)
+        have the data versions set for this step: nothing forces a redo, and ``files``
+        still exist. Asks only; ``mark_reused`` acts on the answer."""
+        assert self.data_versions, "set_data_versions first"
+        if self.force or not all(path.exists() for path in files):
+            return False
+        instance = self.context.instance
+        return all(
+            latest_data_version(instance, key, self.video_id) == version
+            for key, version in self.data_versions.items()
+        )
+
+    def mark_reused(self) -> None:
+        """Report the latest materialization's output again instead of redoing it."""
+        latest = latest_materialization(self.context.instance, self.asset_keys[0], self.video_id)
+        before = summary_of(latest) if latest is not None else {}
+        self.cached = True
+        self.skipped = before.get("status") == "skipped" or bool(before.get("skipped"))
+        self.summary = {**before, "reused": True}
+
+    def reuse_if_unchanged(self, params: dict[str, Any], files: Sequence[Path] = ()) -> bool:
+        """Set the data versions and, when the output can be reused, mark it reused;
+        returns whether it did."""
+        self.set_data_versions(params)
+        if not self.reusable(files):
+            return False
+        self.mark_reused()
+        return True
 
     def cached_result(self) -> dg.MaterializeResult:
         """Report the earlier output, unchanged, without doing the work again."""
@@ -139,7 +171,9 @@ class StageWork:
             for k, v in self.summary.items()
             if isinstance(v, (int, float, str, bool)) and k != "reused" and k not in TIMINGS
         }
-        return dg.MaterializeResult(metadata={**shown, "status": "cached"})
+        # A skipped stage stays skipped when reused: the status says cached, this says why.
+        skipped = {"skipped": True} if self.skipped else {}
+        return dg.MaterializeResult(metadata={**shown, **skipped, "status": "cached"})
 
     def visual_skip_reason(self) -> str | None:
         """Why the visual stages have nothing to do for this video, or None."""
@@ -187,15 +221,14 @@ def video_profile_name(video: VideoRecord, config: VidmineConfig) -> str:
 @contextmanager
 def stage_work(
     context: dg.AssetExecutionContext,
-    stage: str,
+    stage_name: str,
     database: VidmineDatabase,
     media: MediaLibrary,
     providers: AIProviders,
-    *,
-    asset_keys: Sequence[str] | None = None,
-    fails_video: bool = True,
 ) -> Iterator[StageWork]:
-    """``asset_keys``: the assets this stage materializes; by default the step's selection."""
+    """The work of the stage ``stage_name`` (``vidmine.stages``) on the step's video: the
+    stage's assets that the step materializes."""
+    stage = stage_named(stage_name)
     video_id = context.partition_key
     store = database.store()
     video = store.get_video(video_id)
@@ -215,10 +248,8 @@ def stage_work(
         store.set_video_profile(video_id, tagged_profile)
         video = store.get_video(video_id) or video
     profile_name = video_profile_name(video, config)
-    keys = (
-        tuple(dg.AssetKey(key) for key in asset_keys)
-        if asset_keys is not None
-        else tuple(context.selected_asset_keys)
+    keys = tuple(
+        dg.AssetKey(key) for key in stage.assets if dg.AssetKey(key) in context.selected_asset_keys
     )
     work = StageWork(
         stage=stage,
@@ -231,14 +262,13 @@ def stage_work(
         profile=config.profile(profile_name),
         video_dir=media.video_dir(video_id),
         force=context.run.tags.get(FORCE_TAG, "").lower() == "true",
-        previous=store.stage_states(video_id),
     )
-    store.start_stage(video_id, stage, context.run.run_id)
+    store.start_stage(video_id, stage.name, context.run.run_id)
     # A run of the pipeline starts at source_video; an automatic retry of a run whose
     # worker died starts where that run stopped; a stage re-run alone (a per-stage job,
     # content) leaves a ready video ready unless it fails.
     retried = bool(context.run.tags.get(RETRY_NUMBER_TAG))
-    if (stage == "source_video" or (retried and video.status == "failed")) and (
+    if (stage.name == "source_video" or (retried and video.status == "failed")) and (
         video.status != "processing"
     ):
         store.set_video_status(video_id, "processing")
@@ -250,9 +280,9 @@ def stage_work(
         seconds = time.monotonic() - started
         message = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
         work.save_provider_calls()
-        store.finish_stage(video_id, stage, "failed", seconds, work.summary, error=message)
-        if fails_video:
-            store.set_video_status(video_id, "failed", f"{stage} failed: {message}")
+        store.finish_stage(video_id, stage.name, "failed", seconds, work.summary, error=message)
+        if stage.fails_video:
+            store.set_video_status(video_id, "failed", f"{stage.name} failed: {message}")
         raise
     seconds = time.monotonic() - started
     work.save_provider_calls()
@@ -260,5 +290,5 @@ def stage_work(
     if not work.cached:
         work.summary["seconds"] = round(seconds, 3)
         work.summary["cpu_seconds"] = round(cpu_seconds() - cpu_started, 3)
-    store.finish_stage(video_id, stage, status, seconds, work.summary)
-    context.log.info(f"{stage} {status} for {video_id} in {seconds:.2f} s")
+    store.finish_stage(video_id, stage.name, status, seconds, work.summary)
+    context.log.info(f"{stage.name} {status} for {video_id} in {seconds:.2f} s")

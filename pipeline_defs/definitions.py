@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import (
+    brief,
     captions,
     content,
     decode,
@@ -37,6 +38,7 @@ ASSET_MODULES = [
     captions,
     embeddings,
     ready,
+    brief,
     content,
 ]
 

@@ -33,7 +33,7 @@ def test_stages_a_dead_run_left_running_become_failed(database_env: str, store_u
         store.start_stage("talk", "transcript", run.run_id)  # the worker died in here
         store.start_stage("other", "transcript", "a-later-run")  # another run's, alive
         store.set_video_status("shown", "ready")
-        store.start_stage("shown", "normalize", run.run_id)  # the playback copy, after ready
+        store.start_stage("shown", "normalized_video", run.run_id)  # the playback copy, after ready
         with dg.build_run_status_sensor_context(
             sensor_name="failed_run_stage_rows",
             dagster_event=result.get_run_failure_event(),
@@ -54,6 +54,6 @@ def test_stages_a_dead_run_left_running_become_failed(database_env: str, store_u
     other = store.get_video("other")
     assert other is not None and other.status == "processing"
     # Work after video_ready was cut short: the row says so, the video stays searchable.
-    assert store.stage_states("shown")["normalize"].status == "failed"
+    assert store.stage_states("shown")["normalized_video"].status == "failed"
     shown = store.get_video("shown")
     assert shown is not None and shown.status == "ready"
