@@ -48,8 +48,8 @@ def source_video(
         return _read_source(context, database, media, providers)
     except dg.Failure as failure:
         if REFUSED_REASON in failure.metadata:
-            # Out of stage_work by now: the stage row and the video row say "failed" with
-            # the reason, so everything vidmine shows agrees before the partition goes.
+            # The step's failure hook writes the stage row and the video's status (failed,
+            # with the reason) from the run's events, which outlive the partition.
             context.log.info(
                 remove_refused_partition(context.instance, context.partition_key, context.run_id)
             )

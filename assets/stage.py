@@ -1,6 +1,7 @@
-"""What every stage asset does around its work: find the video, record the stage's
-start, outcome, duration and CPU time, mark the video failed when a stage fails, and hand
-the asset the video's profile, folder and a recorder for provider calls.
+"""What every stage asset does around its work: find the video, hand the asset the
+video's profile, folder and a recorder for provider calls, save the provider calls, and
+observe the stage's duration and CPU time. The stage rows and the video's status are not
+written here but projected from Dagster's event log (``assets.stage_record``).
 
 Whether a stage's output can be reused is Dagster's record, not ours: each asset has a
 ``code_version``, and each materialization's ``DataVersion`` is a hash of that code
@@ -22,6 +23,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets.stage_record import TIMINGS, plain_metadata, project_video
 from assets.tags import FORCE_TAG, PROFILE_TAG
 from resources.database import VidmineDatabase
 from resources.media import MediaLibrary
@@ -38,8 +40,6 @@ GROUP_CONTENT = "video_content"
 OWNERS = ["team:vidmine"]
 # Dagster stores each materialization's data version under this tag.
 DATA_VERSION_TAG = "dagster/data_version"
-RETRY_NUMBER_TAG = "dagster/retry_number"  # set on the runs that run_retries launches
-TIMINGS = ("seconds", "cpu_seconds")  # what a stage's last attempt took, not what it made
 
 
 def cpu_seconds() -> float:
@@ -55,7 +55,7 @@ def latest_data_version(
     instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
 ) -> str | None:
     """The data version of the latest materialization of ``key`` for ``partition``."""
-    record = instance.get_latest_data_version_record(key, partition_key=partition)
+    record = instance.get_latest_data_version_record(key, is_source=False, partition_key=partition)
     materialization = record.asset_materialization if record is not None else None
     return (materialization.tags or {}).get(DATA_VERSION_TAG) if materialization else None
 
@@ -64,19 +64,13 @@ def latest_materialization(
     instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
 ) -> dg.AssetMaterialization | None:
     """The latest materialization of ``key`` for ``partition``, with its metadata and tags."""
-    record = instance.get_latest_data_version_record(key, partition_key=partition)
+    record = instance.get_latest_data_version_record(key, is_source=False, partition_key=partition)
     return record.asset_materialization if record is not None else None
 
 
 def summary_of(materialization: dg.AssetMaterialization) -> dict[str, Any]:
-    """The plain values (counts, names) of a materialization's metadata: what a reused
-    stage reports again. Previews, paths and tables stay with the materialization."""
-    plain = (dg.TextMetadataValue, dg.IntMetadataValue, dg.FloatMetadataValue, dg.BoolMetadataValue)
-    return {
-        key: value.value
-        for key, value in (materialization.metadata or {}).items()
-        if isinstance(value, plain) and key not in TIMINGS
-    }
+    """What a reused stage reports again: the plain values of its latest metadata."""
+    return {k: v for k, v in plain_metadata(materialization.metadata).items() if k not in TIMINGS}
 
 
 @dataclass
@@ -93,7 +87,7 @@ class StageWork:
     profile: ProfileConfig
     video_dir: Path
     recorder: MemoryRecorder = field(default_factory=MemoryRecorder)
-    summary: dict[str, Any] = field(default_factory=dict)  # stored with the stage row
+    summary: dict[str, Any] = field(default_factory=dict)  # for the stage row, in brief
     skipped: bool = False
     cached: bool = False
     force: bool = False
@@ -263,32 +257,27 @@ def stage_work(
         video_dir=media.video_dir(video_id),
         force=context.run.tags.get(FORCE_TAG, "").lower() == "true",
     )
-    store.start_stage(video_id, stage.name, context.run.run_id)
-    # A run of the pipeline starts at source_video; an automatic retry of a run whose
-    # worker died starts where that run stopped; a stage re-run alone (a per-stage job,
-    # content) leaves a ready video ready unless it fails.
-    retried = bool(context.run.tags.get(RETRY_NUMBER_TAG))
-    if (stage.name == "source_video" or (retried and video.status == "failed")) and (
-        video.status != "processing"
-    ):
-        store.set_video_status(video_id, "processing")
+    # The rows show this step running (its start is in the event log by now).
+    project_video(context.instance, store, video_id)
     started = time.monotonic()
     cpu_started = cpu_seconds()
     try:
         yield work
-    except BaseException as err:
-        seconds = time.monotonic() - started
-        message = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    finally:
         work.save_provider_calls()
-        store.finish_stage(video_id, stage.name, "failed", seconds, work.summary, error=message)
-        if stage.fails_video:
-            store.set_video_status(video_id, "failed", f"{stage.name} failed: {message}")
-        raise
     seconds = time.monotonic() - started
-    work.save_provider_calls()
-    status = "skipped" if work.skipped else "succeeded"
-    if not work.cached:
-        work.summary["seconds"] = round(seconds, 3)
-        work.summary["cpu_seconds"] = round(cpu_seconds() - cpu_started, 3)
-    store.finish_stage(video_id, stage.name, status, seconds, work.summary)
+    if not work.cached and keys:
+        # What the stage made in brief and what its work took, for its row
+        # (assets.stage_record): an observation, since a generator step's materializations
+        # are logged before this line runs.
+        cpu = cpu_seconds() - cpu_started
+        report = {
+            **{k: v for k, v in work.summary.items() if v is not None},
+            "seconds": round(seconds, 3),
+            "cpu_seconds": round(cpu, 3),
+        }
+        context.log_event(
+            dg.AssetObservation(asset_key=keys[0], partition=video_id, metadata=report)
+        )
+    status = "skipped" if work.skipped else "cached" if work.cached else "succeeded"
     context.log.info(f"{stage.name} {status} for {video_id} in {seconds:.2f} s")

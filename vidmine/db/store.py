@@ -425,6 +425,30 @@ class Store:
         )
         return {row["stage"]: StageState(**row) for row in rows}
 
+    def replace_stage_states(self, video_id: str, states: Sequence[StageState]) -> None:
+        """Make ``states`` the video's stage rows, in one transaction: the projection of
+        Dagster's record written whole (``assets.stage_record``)."""
+        for state in states:
+            if state.status not in STAGE_STATUSES:
+                raise ValueError(f"stage status must be one of {STAGE_STATUSES}: {state}")
+        with self._writing(video_id) as conn:
+            conn.execute("DELETE FROM stage_runs WHERE video_id = %s", (video_id,))
+            for s in states:
+                conn.execute(
+                    "INSERT INTO stage_runs (video_id, stage, status, started_at, finished_at,"
+                    " seconds, error, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        video_id,
+                        s.stage,
+                        s.status,
+                        s.started_at,
+                        s.finished_at,
+                        s.seconds,
+                        s.error,
+                        _json(s.metadata),
+                    ),
+                )
+
     # --- derived rows ---------------------------------------------------------------------
 
     def _replace(
