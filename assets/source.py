@@ -7,8 +7,8 @@ and the run list, run-failure sensors and alerts should say so, with the reason 
 failure's description and metadata. Materializing ``source_video`` "as rejected" instead
 would paint a partition green that is no video and leave nineteen assets downstream to
 skip, or fail, one by one. What must not last is the red: a partition exists to be a
-video, so once the refusal is recorded (``upload_rejections``, the video's row and stage
-row) the partition is removed (``assets.partitions.remove_refused_partition``), here in
+video, so once the refusal is recorded (``upload_rejections``; the video's status and
+stage row follow from the run's events) the partition is removed (``assets.partitions.remove_refused_partition``), here in
 the run that refused it, so the sensor's runs, `dagster job launch`, the UI and `vidmine
 ingest` all behave alike without waiting for a daemon. The failed run, its logs and
 events stay in the run history.

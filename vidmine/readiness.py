@@ -11,7 +11,7 @@ from vidmine.stages import STAGE_LIST, Needed, required_stages
 
 AUDIO_STAGES = tuple(s.name for s in STAGE_LIST if s.needed is Needed.ALWAYS)
 VISUAL_STAGES = tuple(s.name for s in STAGE_LIST if s.needed is Needed.VISUAL)
-PIPELINE_STAGES = AUDIO_STAGES + VISUAL_STAGES
+PIPELINE_STAGES = tuple(s.name for s in STAGE_LIST if s.needed is not Needed.NO)
 DONE = ("succeeded", "skipped")
 
 __all__ = ["AUDIO_STAGES", "PIPELINE_STAGES", "VISUAL_STAGES", "required_stages"]
