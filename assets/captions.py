@@ -7,12 +7,13 @@ from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from assets.tags import stage_pool
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.captions import caption_inputs
+from vidmine.stages import code_version
 from vidmine.transcript import clock
 
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="1",  # bump when the code changes what it makes
+    code_version=code_version("frame_captions"),  # vidmine.stages: bump its revision there
     deps=["keyframes", "ocr_text"],
     group_name=GROUP_PIPELINE,
     kinds={"postgres"},  # and its providers: assets.kinds
@@ -36,7 +37,7 @@ def frame_captions(
             "detail": work.profile.image_detail,
             "max_image_px": work.profile.max_image_px,
         }
-        if work.unchanged(params):
+        if work.reuse_if_unchanged(params):
             return work.cached_result()
         if reason:
             work.store.replace_captions(work.video_id, [])

@@ -10,11 +10,13 @@ from assets.partitions import video_partitions
 from assets.stage import GROUP_CONTENT, OWNERS, stage_work
 from assets.tags import stage_pool
 from resources import AIProviders, MediaLibrary, VidmineDatabase
-from vidmine.content.context import build_video_context, keyframe_times
+from vidmine.content.brief import BRIEF_NAME, load_brief
 from vidmine.content.generate import generate_content
 from vidmine.content.kinds import CONTENT_TYPES, content_kind
+from vidmine.stages import CONTENT_STAGE, code_version
 
-CONTENT_DEPS = ["transcript", "scenes", "ocr_text", "frame_captions"]
+# The writers read the analysis through the brief only (assets/brief.py).
+CONTENT_DEPS = ["video_brief"]
 
 
 @dg.multi_asset(
@@ -27,7 +29,7 @@ CONTENT_DEPS = ["transcript", "scenes", "ocr_text", "frame_captions"]
             owners=OWNERS,
             group_name=GROUP_CONTENT,
             skippable=True,
-            code_version=content_kind(content_type).version,  # its prompt and schema
+            code_version=code_version(content_type),  # its kind's prompt and schema
         )
         for content_type in CONTENT_TYPES
     ],
@@ -44,14 +46,14 @@ def video_content(
 ) -> Iterator[dg.MaterializeResult]:
     wanted = [key.path[-1] for key in context.selected_asset_keys]
     failures: dict[str, str] = {}
-    with stage_work(
-        context, "content", database, media, providers, asset_keys=wanted, fails_video=False
-    ) as work:
+    with stage_work(context, CONTENT_STAGE, database, media, providers) as work:
         store, vid = work.store, work.video_id
         stage = work.config.stage("generate", work.profile_name)
         params = {**stage.model_dump(), "types": sorted(wanted)}
         stored = {r.content_type: r for r in store.load_content(vid)}
-        if work.unchanged(params) and set(wanted) <= set(stored):
+        work.set_data_versions(params)
+        if work.reusable() and set(wanted) <= set(stored):
+            work.mark_reused()
             for content_type in wanted:
                 yield dg.MaterializeResult(
                     asset_key=content_type,
@@ -61,17 +63,7 @@ def video_content(
                     },
                 )
             return
-        work.cached = False
-        ctx = build_video_context(
-            video_id=vid,
-            file_name=work.video.file_name,
-            duration_s=work.video.duration_s or 0.0,
-            segments=store.load_transcript(vid),
-            scenes=store.load_scenes(vid),
-            ocr_texts=store.load_ocr_texts(vid),
-            captions=store.load_captions(vid),
-            frame_times=keyframe_times(store.load_keyframes(vid)),
-        )
+        ctx = load_brief(work.video_dir / BRIEF_NAME)
         # None under the local provider (no language model): written extractively
         generator = providers.generator(work.profile_name, work.recorder, store)
         results = generate_content(ctx, generator, types=wanted)

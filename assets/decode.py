@@ -22,6 +22,7 @@ from vidmine.media.keyframes import CANDIDATE_FPS, CANDIDATE_NAME, CANDIDATES_DI
 from vidmine.media.ocr import SAMPLE_MAX_HEIGHT, SAMPLE_NAME, SAMPLES_DIR
 from vidmine.media.probe import probe_media
 from vidmine.media.sampling import write_manifest
+from vidmine.stages import code_version
 
 
 @dg.multi_asset(
@@ -34,7 +35,7 @@ from vidmine.media.sampling import write_manifest
             owners=OWNERS,
             group_name=GROUP_PIPELINE,
             skippable=True,
-            code_version="1",  # bump when the code changes what it makes
+            code_version=code_version("audio_wav"),  # vidmine.stages: bump its revision there
         ),
         dg.AssetSpec(
             "scenes",
@@ -45,7 +46,7 @@ from vidmine.media.sampling import write_manifest
             owners=OWNERS,
             group_name=GROUP_PIPELINE,
             skippable=True,
-            code_version="1",  # bump when the code changes what it makes
+            code_version=code_version("scenes"),  # vidmine.stages: bump its revision there
         ),
     ],
     partitions_def=video_partitions,
@@ -61,16 +62,12 @@ def decode_source(
     selected = {key.path[-1] for key in context.selected_asset_keys}
     with ExitStack() as stages:
         audio = (
-            stages.enter_context(
-                stage_work(context, "decode", database, media, providers, asset_keys=["audio_wav"])
-            )
+            stages.enter_context(stage_work(context, "audio_wav", database, media, providers))
             if "audio_wav" in selected
             else None
         )
         scenes = (
-            stages.enter_context(
-                stage_work(context, "scenes", database, media, providers, asset_keys=["scenes"])
-            )
+            stages.enter_context(stage_work(context, "scenes", database, media, providers))
             if "scenes" in selected
             else None
         )
@@ -78,11 +75,13 @@ def decode_source(
         assert work is not None
         has_audio = bool(work.video.has_audio)
         visual_skip = work.visual_skip_reason()
-        audio_cached = audio is not None and audio.unchanged(
+        audio_cached = audio is not None and audio.reuse_if_unchanged(
             {"audio": has_audio},
             files=[work.audio_wav_path] if has_audio else [],
         )
-        scenes_cached = scenes is not None and scenes.unchanged({"visual": visual_skip is None})
+        scenes_cached = scenes is not None and scenes.reuse_if_unchanged(
+            {"visual": visual_skip is None}
+        )
         make_audio = audio is not None and not audio_cached and has_audio
         find_scenes = scenes is not None and not scenes_cached and visual_skip is None
         result = None

@@ -10,11 +10,12 @@ from assets.tags import stage_pool
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.db.models import SearchItem
 from vidmine.indexing import search_texts
+from vidmine.stages import code_version
 
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="2",  # bump when the code changes what it makes; 2: items indexed in their language
+    code_version=code_version("embeddings"),  # vidmine.stages: bump its revision there
     deps=["transcript", "ocr_text", "frame_captions"],
     group_name=GROUP_PIPELINE,
     kinds={"pgvector", "postgres"},  # and its providers: assets.kinds
@@ -32,7 +33,7 @@ def embeddings(
     with stage_work(context, "embeddings", database, media, providers) as work:
         store, vid = work.store, work.video_id
         stage = work.config.stage("embed", work.profile_name)
-        if work.unchanged(stage.model_dump()):
+        if work.reuse_if_unchanged(stage.model_dump()):
             return work.cached_result()
         texts = search_texts(
             vid,

@@ -10,11 +10,12 @@ from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.media.keyframes import CANDIDATE_FPS, CANDIDATES_DIR, extract_keyframes
 from vidmine.media.sampling import read_manifest
+from vidmine.stages import code_version
 
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="1",  # bump when the code changes what it makes
+    code_version=code_version("keyframes"),  # vidmine.stages: bump its revision there
     deps=["scenes"],
     group_name=GROUP_PIPELINE,
     kinds={"ffmpeg", "image", "postgres"},
@@ -37,7 +38,7 @@ def keyframes(
             "long_scene_s": work.profile.long_scene_s,
         }
         candidates_dir = work.video_dir / CANDIDATES_DIR
-        if work.unchanged(params):
+        if work.reuse_if_unchanged(params):
             shutil.rmtree(candidates_dir, ignore_errors=True)
             return work.cached_result()
         if reason:

@@ -18,15 +18,10 @@ from collections.abc import Sequence
 import dagster as dg
 
 from vidmine.config import LOCAL_PROVIDER, VidmineConfig
-from vidmine.content.kinds import CONTENT_TYPES
+from vidmine.stages import ai_stage_of_asset
 
 # The AI stage (vidmine.config.STAGES) whose provider makes each asset.
-AI_STAGE_OF_ASSET: dict[str, str] = {
-    "transcript": "transcribe",
-    "frame_captions": "vision",
-    "embeddings": "embed",
-    **{content_type: "generate" for content_type in CONTENT_TYPES},
-}
+AI_STAGE_OF_ASSET: dict[str, str] = ai_stage_of_asset()
 # What runs a stage on the local provider (vidmine.providers.local).
 LOCAL_ENGINE: dict[str, str] = {
     "transcribe": "whisper",  # faster-whisper

@@ -16,11 +16,12 @@ from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.media.normalize import normalize_video
 from vidmine.media.probe import probe_media
+from vidmine.stages import code_version
 
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="2",  # bump when the code changes what it makes (2: the copy has sound)
+    code_version=code_version("normalized_video"),  # vidmine.stages: bump its revision there
     deps=["source_video", "video_ready"],
     group_name=GROUP_PIPELINE,
     kinds={"ffmpeg", "video"},
@@ -36,13 +37,13 @@ def normalized_video(
     30 fps in MP4/MOV), else re-encoded at most 720p (never upscaled, aspect kept,
     rotation applied) at its own constant rate up to 30 fps with a key frame every 2 s at
     low CPU priority; with the source's first audio track as AAC (or MP3, copied)."""
-    with stage_work(context, "normalize", database, media, providers, fails_video=False) as work:
+    with stage_work(context, "normalized_video", database, media, providers) as work:
         wants_video = work.profile.visual and bool(work.video.has_video)
         out = work.normalized_video_path
         files = [out] if wants_video else []
         playback = work.config.playback
         params = {"video": wants_video, **playback.model_dump()}
-        if work.unchanged(params, files=files):
+        if work.reuse_if_unchanged(params, files=files):
             return work.cached_result()
         if not wants_video:
             reason = (

@@ -10,12 +10,13 @@ from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.languages import ocr_languages
 from vidmine.media.ocr import SAMPLES_DIR, ocr_samples, sample_frames
 from vidmine.media.sampling import read_manifest
+from vidmine.stages import code_version
 from vidmine.transcript import clock
 
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="2",  # bump when the code changes what it makes; 2: the video's language packs; rows carry a language
+    code_version=code_version("ocr_text"),  # vidmine.stages: bump its revision there
     deps=["scenes"],
     group_name=GROUP_PIPELINE,
     kinds={"tesseract", "postgres"},
@@ -48,7 +49,7 @@ def ocr_text(
         frames_dir = work.video_dir / SAMPLES_DIR
         # A decode pass since the last reading replaced the frames the rows point at.
         shown = [t.frame_path for t in work.store.load_ocr_texts(work.video_id) if t.frame_path]
-        if work.unchanged(params, files=shown):
+        if work.reuse_if_unchanged(params, files=shown):
             read_manifest(frames_dir, work.profile.ocr_fps)  # fresh samples not needed
             return work.cached_result()
         if reason:

@@ -1,16 +1,20 @@
-"""``video_ready``: the video's status becomes ``ready`` once every stage it needs is done."""
+"""``video_ready``: the video is ready once every stage it needs is done, by Dagster's
+record: each such stage's latest attempt materialized (or was skipped by the profile).
+Its materialization is what makes the video's status ``ready`` (``assets.stage_record``)."""
 
 import dagster as dg
 
 from assets.partitions import video_partitions
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
+from assets.stage_record import read_runs, stage_states
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.readiness import required_stages, stages_not_done
+from vidmine.stages import code_version
 
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="1",  # bump when the code changes what it makes
+    code_version=code_version("video_ready"),  # vidmine.stages: bump its revision there
     deps=["embeddings", "scenes", "keyframes"],
     group_name=GROUP_PIPELINE,
     kinds={"postgres"},
@@ -22,15 +26,15 @@ def video_ready(
     media: MediaLibrary,
     providers: AIProviders,
 ) -> dg.MaterializeResult:
-    """Marks the video ``ready`` when all stages its profile needs succeeded (stages the
-    profile skips count as done), ``failed`` with the reason otherwise."""
+    """Materializes when all stages the video's profile needs succeeded in Dagster's event
+    log (stages the profile skips count as done); fails with the missing ones otherwise."""
     with stage_work(context, "video_ready", database, media, providers) as work:
-        states = {s: st.status for s, st in work.store.stage_states(work.video_id).items()}
+        recorded = stage_states(read_runs(context.instance, work.video_id))
+        states = {name: state.status for name, state in recorded.items()}
         missing = stages_not_done(states, work.profile)
         if missing:
             detail = ", ".join(f"{s}: {st}" for s, st in missing.items())
             raise dg.Failure(f"video {work.video_id} is not complete: {detail}")
-        work.store.set_video_status(work.video_id, "ready")
         work.summary = {"required": list(required_stages(work.profile))}
         return dg.MaterializeResult(
             # What this asset makes is the status, and "ready" is "ready" however the

@@ -7,8 +7,8 @@ and the run list, run-failure sensors and alerts should say so, with the reason 
 failure's description and metadata. Materializing ``source_video`` "as rejected" instead
 would paint a partition green that is no video and leave nineteen assets downstream to
 skip, or fail, one by one. What must not last is the red: a partition exists to be a
-video, so once the refusal is recorded (``upload_rejections``, the video's row and stage
-row) the partition is removed (``assets.partitions.remove_refused_partition``), here in
+video, so once the refusal is recorded (``upload_rejections``; the video's status and
+stage row follow from the run's events) the partition is removed (``assets.partitions.remove_refused_partition``), here in
 the run that refused it, so the sensor's runs, `dagster job launch`, the UI and `vidmine
 ingest` all behave alike without waiting for a daemon. The failed run, its logs and
 events stay in the run history.
@@ -22,6 +22,7 @@ from assets.partitions import remove_refused_partition, video_partitions
 from assets.stage import GROUP_PIPELINE, OWNERS, stage_work
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.registration import SourceRejected, verify_source
+from vidmine.stages import code_version
 
 # Metadata key of a refusal's dg.Failure: the reason, as vidmine recorded it.
 REFUSED_REASON = "refused_reason"
@@ -29,7 +30,7 @@ REFUSED_REASON = "refused_reason"
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="1",  # bump when the code changes what it makes
+    code_version=code_version("source_video"),  # vidmine.stages: bump its revision there
     group_name=GROUP_PIPELINE,
     kinds={"ffmpeg", "postgres"},
     owners=OWNERS,
@@ -47,8 +48,8 @@ def source_video(
         return _read_source(context, database, media, providers)
     except dg.Failure as failure:
         if REFUSED_REASON in failure.metadata:
-            # Out of stage_work by now: the stage row and the video row say "failed" with
-            # the reason, so everything vidmine shows agrees before the partition goes.
+            # The step's failure hook writes the stage row and the video's status (failed,
+            # with the reason) from the run's events, which outlive the partition.
             context.log.info(
                 remove_refused_partition(context.instance, context.partition_key, context.run_id)
             )
@@ -73,7 +74,7 @@ def _read_source(
                 f"rejected {path.name}: {err}", metadata=metadata, allow_retries=False
             ) from None
         probe, sha = verified.probe, verified.sha256
-        work.unchanged({"sha256": sha})  # always re-read; sets the data version
+        work.set_data_versions({"sha256": sha})  # always re-read
         work.summary = {
             "duration_s": probe.duration_s,
             "has_video": probe.has_video,

@@ -10,12 +10,13 @@ from vidmine.files import atomic_write_text
 from vidmine.speakers.diarize import DiarizationSettings
 from vidmine.speakers.encoder import SpeakerModelMissing
 from vidmine.speakers.label import label_speakers
+from vidmine.stages import code_version
 from vidmine.transcript import to_srt, to_vtt
 
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="2",  # bump when the code changes what it makes (2: padded turns, centred count)
+    code_version=code_version("speakers"),  # vidmine.stages: bump its revision there
     deps=["transcript", "audio_wav"],
     group_name=GROUP_PIPELINE,
     kinds={"numpy", "postgres"},
@@ -31,13 +32,13 @@ def speakers(
     speakers a diarizing transcriber told), the speaker of each segment and word, each
     speaker's talk time, and subtitles rewritten with speaker labels. Not needed for
     ``ready``: a failure here leaves the video searchable."""
-    with stage_work(context, "speakers", database, media, providers, fails_video=False) as work:
+    with stage_work(context, "speakers", database, media, providers) as work:
         setting = work.config.speakers
         if not setting.enabled:
             return work.skip("speakers.enabled is false in vidmine.yaml")
         srt = work.video_dir / "transcript.srt"
         vtt = work.video_dir / "transcript.vtt"
-        if work.unchanged(setting.model_dump(), files=[srt, vtt]):
+        if work.reuse_if_unchanged(setting.model_dump(), files=[srt, vtt]):
             return work.cached_result()
         segments = work.store.load_transcript(work.video_id)
         wav = work.audio_wav_path if work.audio_wav_path.is_file() else None

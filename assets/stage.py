@@ -1,6 +1,7 @@
-"""What every stage asset does around its work: find the video, record the stage's
-start, outcome, duration and CPU time, mark the video failed when a stage fails, and hand
-the asset the video's profile, folder and a recorder for provider calls.
+"""What every stage asset does around its work: find the video, hand the asset the
+video's profile, folder and a recorder for provider calls, save the provider calls, and
+observe the stage's duration and CPU time. The stage rows and the video's status are not
+written here but projected from Dagster's event log (``assets.stage_record``).
 
 Whether a stage's output can be reused is Dagster's record, not ours: each asset has a
 ``code_version``, and each materialization's ``DataVersion`` is a hash of that code
@@ -22,23 +23,24 @@ from typing import Any
 
 import dagster as dg
 
+from assets.stage_record import TIMINGS, plain_metadata, project_video
 from assets.tags import FORCE_TAG, PROFILE_TAG
 from resources.database import VidmineDatabase
 from resources.media import MediaLibrary
 from resources.providers import AIProviders
 from vidmine.config import ProfileConfig, VidmineConfig
-from vidmine.db.models import StageState, VideoRecord
+from vidmine.db.models import VideoRecord
 from vidmine.db.store import Store
 from vidmine.providers.base import MemoryRecorder
 from vidmine.providers.pricing import estimate_cost
+from vidmine.stages import Stage
+from vidmine.stages import stage as stage_named
 
 GROUP_PIPELINE = "video_pipeline"
 GROUP_CONTENT = "video_content"
 OWNERS = ["team:vidmine"]
 # Dagster stores each materialization's data version under this tag.
 DATA_VERSION_TAG = "dagster/data_version"
-RETRY_NUMBER_TAG = "dagster/retry_number"  # set on the runs that run_retries launches
-TIMINGS = ("seconds", "cpu_seconds")  # what a stage's last attempt took, not what it made
 
 
 def cpu_seconds() -> float:
@@ -54,16 +56,29 @@ def latest_data_version(
     instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
 ) -> str | None:
     """The data version of the latest materialization of ``key`` for ``partition``."""
-    record = instance.get_latest_data_version_record(key, partition_key=partition)
+    record = instance.get_latest_data_version_record(key, is_source=False, partition_key=partition)
     materialization = record.asset_materialization if record is not None else None
     return (materialization.tags or {}).get(DATA_VERSION_TAG) if materialization else None
+
+
+def latest_materialization(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
+) -> dg.AssetMaterialization | None:
+    """The latest materialization of ``key`` for ``partition``, with its metadata and tags."""
+    record = instance.get_latest_data_version_record(key, is_source=False, partition_key=partition)
+    return record.asset_materialization if record is not None else None
+
+
+def summary_of(materialization: dg.AssetMaterialization) -> dict[str, Any]:
+    """What a reused stage reports again: the plain values of its latest metadata."""
+    return {k: v for k, v in plain_metadata(materialization.metadata).items() if k not in TIMINGS}
 
 
 @dataclass
 class StageWork:
     """What a stage asset works with, and what it reports back."""
 
-    stage: str
+    stage: Stage
     context: dg.AssetExecutionContext
     asset_keys: tuple[dg.AssetKey, ...]  # what this stage materializes in this step
     video: VideoRecord
@@ -73,11 +88,11 @@ class StageWork:
     profile: ProfileConfig
     video_dir: Path
     recorder: MemoryRecorder = field(default_factory=MemoryRecorder)
-    summary: dict[str, Any] = field(default_factory=dict)  # stored with the stage row
+    summary: dict[str, Any] = field(default_factory=dict)  # for the stage row, in brief
     skipped: bool = False
     cached: bool = False
     force: bool = False
-    previous: dict[str, StageState] = field(default_factory=dict)  # states before this run
+    data_versions: dict[dg.AssetKey, str] = field(default_factory=dict)  # set for this step
 
     @property
     def video_id(self) -> str:
@@ -89,33 +104,20 @@ class StageWork:
         self.summary = {"status": "skipped", "reason": reason}
         return dg.MaterializeResult(metadata={"status": "skipped", "reason": reason})
 
-    def unchanged(self, params: dict[str, Any], files: Sequence[Path] = ()) -> bool:
-        """Whether this stage already produced its output from the same inputs.
-
-        Sets each of the stage's assets' data version for this materialization: a hash of
+    def set_data_versions(self, params: dict[str, Any]) -> None:
+        """Set each of the stage's assets' data version for this materialization: a hash of
         the asset's code version, ``params`` (the settings that shape its output) and the
         data versions of its declared deps, so changing a video's profile re-does only the
-        stages that setting reaches. The output is reused when the latest materialization
-        has that same version, the stage's last attempt ended well, nothing forces a redo,
-        and ``files`` still exist.
-        """
+        stages that setting reaches."""
         assets_def = self.context.assets_def
-        partition = self.video_id
         instance = self.context.instance
         deps = sorted(
             {dep for key in self.asset_keys for dep in assets_def.asset_deps.get(key, ())},
             key=lambda key: key.to_user_string(),
         )
         inputs = {
-            dep.to_user_string(): latest_data_version(instance, dep, partition) for dep in deps
+            dep.to_user_string(): latest_data_version(instance, dep, self.video_id) for dep in deps
         }
-        before = self.previous.get(self.stage)
-        reusable = (
-            not self.force
-            and before is not None
-            and before.status in ("succeeded", "skipped")
-            and all(path.exists() for path in files)
-        )
         for key in self.asset_keys:
             payload = {
                 "code_version": assets_def.code_versions_by_key.get(key),
@@ -125,13 +127,37 @@ class StageWork:
             blob = json.dumps(payload, sort_keys=True, default=str).encode()
             version = hashlib.sha256(blob).hexdigest()[:20]
             self.context.set_data_version(key, dg.DataVersion(version))
-            reusable = reusable and latest_data_version(instance, key, partition) == version
-        if reusable:
-            assert before is not None
-            self.cached = True
-            self.skipped = before.status == "skipped"
-            self.summary = {**(before.metadata or {}), "reused": True}
-        return reusable
+            self.data_versions[key] = version
+
+    def reusable(self, files: Sequence[Path] = ()) -> bool:
+        """Whether the stage's latest materializations (Dagster's record of what it made)
+        have the data versions set for this step: nothing forces a redo, and ``files``
+        still exist. Asks only; ``mark_reused`` acts on the answer."""
+        assert self.data_versions, "set_data_versions first"
+        if self.force or not all(path.exists() for path in files):
+            return False
+        instance = self.context.instance
+        return all(
+            latest_data_version(instance, key, self.video_id) == version
+            for key, version in self.data_versions.items()
+        )
+
+    def mark_reused(self) -> None:
+        """Report the latest materialization's output again instead of redoing it."""
+        latest = latest_materialization(self.context.instance, self.asset_keys[0], self.video_id)
+        before = summary_of(latest) if latest is not None else {}
+        self.cached = True
+        self.skipped = before.get("status") == "skipped" or bool(before.get("skipped"))
+        self.summary = {**before, "reused": True}
+
+    def reuse_if_unchanged(self, params: dict[str, Any], files: Sequence[Path] = ()) -> bool:
+        """Set the data versions and, when the output can be reused, mark it reused;
+        returns whether it did."""
+        self.set_data_versions(params)
+        if not self.reusable(files):
+            return False
+        self.mark_reused()
+        return True
 
     def cached_result(self) -> dg.MaterializeResult:
         """Report the earlier output, unchanged, without doing the work again."""
@@ -140,7 +166,9 @@ class StageWork:
             for k, v in self.summary.items()
             if isinstance(v, (int, float, str, bool)) and k != "reused" and k not in TIMINGS
         }
-        return dg.MaterializeResult(metadata={**shown, "status": "cached"})
+        # A skipped stage stays skipped when reused: the status says cached, this says why.
+        skipped = {"skipped": True} if self.skipped else {}
+        return dg.MaterializeResult(metadata={**shown, **skipped, "status": "cached"})
 
     def visual_skip_reason(self) -> str | None:
         """Why the visual stages have nothing to do for this video, or None."""
@@ -188,15 +216,14 @@ def video_profile_name(video: VideoRecord, config: VidmineConfig) -> str:
 @contextmanager
 def stage_work(
     context: dg.AssetExecutionContext,
-    stage: str,
+    stage_name: str,
     database: VidmineDatabase,
     media: MediaLibrary,
     providers: AIProviders,
-    *,
-    asset_keys: Sequence[str] | None = None,
-    fails_video: bool = True,
 ) -> Iterator[StageWork]:
-    """``asset_keys``: the assets this stage materializes; by default the step's selection."""
+    """The work of the stage ``stage_name`` (``vidmine.stages``) on the step's video: the
+    stage's assets that the step materializes."""
+    stage = stage_named(stage_name)
     video_id = context.partition_key
     store = database.store()
     video = store.get_video(video_id)
@@ -216,10 +243,8 @@ def stage_work(
         store.set_video_profile(video_id, tagged_profile)
         video = store.get_video(video_id) or video
     profile_name = video_profile_name(video, config)
-    keys = (
-        tuple(dg.AssetKey(key) for key in asset_keys)
-        if asset_keys is not None
-        else tuple(context.selected_asset_keys)
+    keys = tuple(
+        dg.AssetKey(key) for key in stage.assets if dg.AssetKey(key) in context.selected_asset_keys
     )
     work = StageWork(
         stage=stage,
@@ -232,34 +257,28 @@ def stage_work(
         profile=config.profile(profile_name),
         video_dir=media.video_dir(video_id),
         force=context.run.tags.get(FORCE_TAG, "").lower() == "true",
-        previous=store.stage_states(video_id),
     )
-    store.start_stage(video_id, stage, context.run.run_id)
-    # A run of the pipeline starts at source_video; an automatic retry of a run whose
-    # worker died starts where that run stopped; a stage re-run alone (a per-stage job,
-    # content) leaves a ready video ready unless it fails.
-    retried = bool(context.run.tags.get(RETRY_NUMBER_TAG))
-    if (stage == "source_video" or (retried and video.status == "failed")) and (
-        video.status != "processing"
-    ):
-        store.set_video_status(video_id, "processing")
+    # The rows show this step running (its start is in the event log by now).
+    project_video(context.instance, store, video_id)
     started = time.monotonic()
     cpu_started = cpu_seconds()
     try:
         yield work
-    except BaseException as err:
-        seconds = time.monotonic() - started
-        message = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    finally:
         work.save_provider_calls()
-        store.finish_stage(video_id, stage, "failed", seconds, work.summary, error=message)
-        if fails_video:
-            store.set_video_status(video_id, "failed", f"{stage} failed: {message}")
-        raise
     seconds = time.monotonic() - started
-    work.save_provider_calls()
-    status = "skipped" if work.skipped else "succeeded"
-    if not work.cached:
-        work.summary["seconds"] = round(seconds, 3)
-        work.summary["cpu_seconds"] = round(cpu_seconds() - cpu_started, 3)
-    store.finish_stage(video_id, stage, status, seconds, work.summary)
-    context.log.info(f"{stage} {status} for {video_id} in {seconds:.2f} s")
+    if not work.cached and keys:
+        # What the stage made in brief and what its work took, for its row
+        # (assets.stage_record): an observation, since a generator step's materializations
+        # are logged before this line runs.
+        cpu = cpu_seconds() - cpu_started
+        report = {
+            **{k: v for k, v in work.summary.items() if v is not None},
+            "seconds": round(seconds, 3),
+            "cpu_seconds": round(cpu, 3),
+        }
+        context.log_event(
+            dg.AssetObservation(asset_key=keys[0], partition=video_id, metadata=report)
+        )
+    status = "skipped" if work.skipped else "cached" if work.cached else "succeeded"
+    context.log.info(f"{stage.name} {status} for {video_id} in {seconds:.2f} s")

@@ -8,12 +8,13 @@ from assets.tags import stage_pool
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from vidmine.files import atomic_write_text
 from vidmine.languages import speech_seconds
+from vidmine.stages import code_version
 from vidmine.transcript import to_srt, to_vtt, transcript_preview
 
 
 @dg.asset(
     partitions_def=video_partitions,
-    code_version="2",  # bump when the code changes what it makes; 2: languages, word times, WebVTT
+    code_version=code_version("transcript"),  # vidmine.stages: bump its revision there
     deps=["audio_wav"],
     group_name=GROUP_PIPELINE,
     kinds={"postgres"},  # and its providers: assets.kinds
@@ -34,7 +35,7 @@ def transcript(
         stage = work.config.stage("transcribe", work.profile_name)
         srt = work.video_dir / "transcript.srt"
         vtt = work.video_dir / "transcript.vtt"
-        if work.unchanged(stage.model_dump(), files=[srt, vtt]):
+        if work.reuse_if_unchanged(stage.model_dump(), files=[srt, vtt]):
             return work.cached_result()
         wav = work.audio_wav_path
         if work.video.has_audio and wav.is_file():

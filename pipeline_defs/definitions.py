@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import (
+    brief,
     captions,
     content,
     decode,
@@ -19,6 +20,7 @@ from assets import (
 )
 from assets.checks import ASSET_CHECKS
 from assets.kinds import with_provider_kinds
+from assets.stage_record import STAGE_ROW_HOOKS
 from pipeline_defs.jobs import PROCESS_VIDEO_JOB, build_jobs
 from resources import AIProviders, MediaLibrary, VidmineDatabase
 from sensors.failed_runs import failed_run_stage_rows
@@ -37,6 +39,7 @@ ASSET_MODULES = [
     captions,
     embeddings,
     ready,
+    brief,
     content,
 ]
 
@@ -45,7 +48,12 @@ def build_definitions() -> dg.Definitions:
     # Loading the config here makes a bad vidmine.yaml fail at load, before any run, and
     # lets the AI stages' kinds name the providers that run them.
     config = load_config()
-    all_assets = with_provider_kinds(dg.load_assets_from_modules(ASSET_MODULES), config)
+    # After each step, its hooks write the video's stage rows and status from the event
+    # log (assets.stage_record), however the asset is launched.
+    all_assets = [
+        assets_def.with_hooks(STAGE_ROW_HOOKS)
+        for assets_def in with_provider_kinds(dg.load_assets_from_modules(ASSET_MODULES), config)
+    ]
     jobs = build_jobs(config, dg.AssetSelection.all())
     return dg.Definitions(
         assets=all_assets,

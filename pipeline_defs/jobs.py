@@ -14,18 +14,12 @@ import dagster as dg
 from assets.partitions import video_partitions
 from assets.tags import job_run_tags
 from vidmine.config import VidmineConfig
-from vidmine.content.kinds import CONTENT_TYPES
+from vidmine.stages import stage_jobs
 
 PROCESS_VIDEO_JOB = "process_video"
 
-# Per-stage jobs: name -> (asset selection, the AI stages it calls).
-STAGE_JOBS: dict[str, tuple[list[str], tuple[str, ...]]] = {
-    "transcribe_video": (["transcript"], ("transcribe",)),
-    "label_speakers": (["speakers"], ()),  # offline, or the speakers the transcript holds
-    "caption_video": (["frame_captions"], ("vision",)),
-    "embed_video": (["embeddings"], ("embed",)),
-    "write_content": (list(CONTENT_TYPES), ("generate",)),
-}
+# Per-stage jobs: name -> (asset selection, the AI stages it calls), from the registry.
+STAGE_JOBS = stage_jobs()
 
 
 def build_jobs(config: VidmineConfig, pipeline_selection: dg.AssetSelection) -> list:
@@ -44,7 +38,7 @@ def build_jobs(config: VidmineConfig, pipeline_selection: dg.AssetSelection) -> 
         jobs.append(
             dg.define_asset_job(
                 name,
-                selection=dg.AssetSelection.from_coercible(selection),
+                selection=dg.AssetSelection.assets(*selection),
                 partitions_def=video_partitions,
                 description=f"Re-run {', '.join(selection)} for one video.",
                 tags=job_run_tags(config, stages),

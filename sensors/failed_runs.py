@@ -1,14 +1,17 @@
-"""The stage rows of runs that died: a run whose worker was killed (or lost in a power
-cut) is failed by run monitoring, but its steps never got to say so, so the stages it
-was in still read ``running``. This sensor marks those stages failed with the run's
-failure message, and their video too unless it is already ready; run retries then take
-the video back to processing.
-
-Stages that failed by themselves already said so and are left alone.
+"""The stage rows of runs that failed, from the event log: a run whose worker was killed
+(or lost in a power cut) is failed by run monitoring, but never got to its steps' hooks,
+so the rows still say what they said before its last step ended (a stage ``running``, or
+one that finished after the last write). This sensor writes the video's rows and status
+again from Dagster's record (``assets.stage_record.project_video``): the stages the dead
+run had started and not finished become failed with the run's reason, what it finished
+shows finished, and the video is failed unless it was ready by then; run retries then
+take the video back to processing.
 """
 
 import dagster as dg
 
+from assets.stage_record import project_video
+from assets.tags import PARTITION_TAG
 from resources import VidmineDatabase
 
 
@@ -16,21 +19,12 @@ from resources import VidmineDatabase
     name="failed_run_stage_rows",
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=5,
-    description="Marks failed the stages (and videos) that a dead run left 'running'.",
+    description="Writes the stage rows and status of a failed run's video from the event log.",
 )
 def failed_run_stage_rows(context: dg.RunFailureSensorContext, database: VidmineDatabase):
     run = context.dagster_run
-    message = (context.failure_event.message or "the run failed").strip()
-    store = database.store()
-    unfinished = store.fail_unfinished_stages(
-        run.run_id, f"run {run.run_id[:8]} ended before this stage finished: {message}"
-    )
-    for video_id, stages in unfinished.items():
-        context.log.info(f"video {video_id}: {', '.join(stages)} left running by {run.run_id}")
-        video = store.get_video(video_id)
-        # A ready video stays ready: what runs after video_ready (the playback copy,
-        # written content) is not what makes it searchable.
-        if video is not None and video.status != "ready":
-            store.set_video_status(
-                video_id, "failed", f"{', '.join(sorted(stages))} did not finish: {message}"
-            )
+    video_id = run.tags.get(PARTITION_TAG)
+    if video_id is None:
+        return
+    project_video(context.instance, database.store(), video_id)
+    context.log.info(f"video {video_id}: stage rows written from the event log of {run.run_id}")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from assets.partitions import VIDEO_PARTITIONS_NAME, video_partitions
-from assets.tags import PRIORITY_TAG, video_run_tags
+from assets.tags import PARTITION_TAG, PRIORITY_TAG, video_run_tags
 from resources import AIProviders, VidmineDatabase
 from vidmine.config import ConfigError, VidmineConfig
 from vidmine.db.store import Store
@@ -120,6 +120,13 @@ def _new_or_changed(cursor: UploadCursor, upload: UploadFile) -> bool:
     return upload.signature not in (cursor.taken.get(path), cursor.seen.get(path))
 
 
+def _last_run_failed(instance: dg.DagsterInstance, video_id: str) -> bool:
+    """Whether the video's latest run failed, by Dagster's record: the same content dropped
+    again then runs again."""
+    latest = instance.get_runs(dg.RunsFilter(tags={PARTITION_TAG: video_id}), limit=1)
+    return bool(latest) and latest[0].status == dg.DagsterRunStatus.FAILURE
+
+
 def _take_upload(
     context: dg.SensorEvaluationContext,
     store: Store,
@@ -140,7 +147,9 @@ def _take_upload(
     has_partition = key in keys_this_tick or context.instance.has_dynamic_partition(
         VIDEO_PARTITIONS_NAME, key
     )
-    if key in keys_this_tick or (not registration.new and has_partition and not registration.rerun):
+    if key in keys_this_tick or (
+        not registration.new and has_partition and not _last_run_failed(context.instance, key)
+    ):
         reason = f"the same content as video {key}; not processed twice"
         store.record_rejection(str(upload.path), upload.size_bytes, upload.mtime, reason)
         return None, None, f"{upload.path.name} is {reason}"

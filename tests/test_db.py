@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,7 @@ from vidmine.db.connection import (
     with_database,
 )
 from vidmine.db.migrate import available_migrations, migrate, pending_migrations
-from vidmine.db.models import SearchItem, VideoNotFoundError
+from vidmine.db.models import SearchItem, StageState, VideoNotFoundError
 from vidmine.db.search_index import search_statement, vector_index_name
 from vidmine.db.store import Store
 from vidmine.models import (
@@ -297,27 +299,29 @@ def test_rejections(store: Store) -> None:
     ]
 
 
-def test_stage_states(store: Store) -> None:
+def test_stage_states_are_replaced_whole(store: Store) -> None:
     register(store)
-    store.start_stage("vid1", "transcribe")
-    state = store.stage_states("vid1")["transcribe"]
+    started = datetime(2026, 12, 6, 5, 0, tzinfo=UTC)
+    running = StageState("transcript", "running", started, None, None, None, {})
+    store.replace_stage_states("vid1", [running])
+    state = store.stage_states("vid1")["transcript"]
     assert state.status == "running" and state.finished_at is None
-    store.finish_stage(
-        "vid1", "transcribe", "succeeded", 2.5, {"segments": 3, "wav": Path("/m/a.wav")}
+    done = StageState(
+        "transcript", "succeeded", started, started, 2.5, None, {"wav": Path("/m/a.wav")}
     )
-    store.finish_stage("vid1", "ocr", "failed", 0.5, {}, error="tesseract missing")
+    failed = StageState("ocr_text", "failed", started, started, 0.5, "tesseract missing", {})
+    store.replace_stage_states("vid1", [done, failed])
     states = store.stage_states("vid1")
-    assert states["transcribe"].status == "succeeded"
-    assert states["transcribe"].seconds == 2.5
-    assert states["transcribe"].metadata == {"segments": 3, "wav": "/m/a.wav"}
-    assert states["ocr"].error == "tesseract missing"
-    assert states["ocr"].started_at is not None  # finish without start still has a start
-    store.start_stage("vid1", "ocr")
-    assert store.stage_states("vid1")["ocr"].error is None
+    assert states["transcript"].status == "succeeded" and states["transcript"].seconds == 2.5
+    assert states["transcript"].metadata == {"wav": "/m/a.wav"}
+    assert states["ocr_text"].error == "tesseract missing"
+    store.replace_stage_states("vid1", [done])
+    assert set(store.stage_states("vid1")) == {"transcript"}  # the old rows are gone
     with pytest.raises(ValueError, match="stage status"):
-        store.finish_stage("vid1", "ocr", "ok", 1.0, {})
+        store.replace_stage_states("vid1", [dataclasses.replace(done, status="ok")])
+    assert set(store.stage_states("vid1")) == {"transcript"}  # nothing half-written
     with pytest.raises(VideoNotFoundError, match="ghost"):
-        store.start_stage("ghost", "ocr")
+        store.replace_stage_states("ghost", [done])
 
 
 # --- derived rows ----------------------------------------------------------------------------

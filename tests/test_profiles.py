@@ -48,13 +48,13 @@ def test_profile_change_redoes_only_what_it_reaches(pipeline_env: dict, sample: 
 
     standard = run(pipeline_env, sample, "standard_audio_visual")
     # The wav and speech do not depend on the profile.
-    assert reused(standard) == {"decode", "transcript", "speakers"}
+    assert reused(standard) == {"audio_wav", "transcript", "speakers"}
     assert standard["scenes"]["status"] == "succeeded" and store.load_scenes(video_id)
 
     again = run(pipeline_env, sample, "standard_audio_visual")
     assert reused(again) >= {
-        "decode",
-        "normalize",
+        "audio_wav",
+        "normalized_video",
         "transcript",
         "scenes",
         "keyframes",
@@ -66,5 +66,5 @@ def test_profile_change_redoes_only_what_it_reaches(pipeline_env: dict, sample: 
 
     premium = run(pipeline_env, sample, "premium_multimodal")
     # More keyframes, OCR at 1 fps, higher image detail: those and what reads them.
-    assert reused(premium) == {"decode", "normalize", "transcript", "speakers", "scenes"}
+    assert reused(premium) == {"audio_wav", "normalized_video", "transcript", "speakers", "scenes"}
     assert store.get_video(video_id).profile == "premium_multimodal"

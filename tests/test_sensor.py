@@ -98,6 +98,35 @@ def test_same_content_twice_is_one_video_same_name_different_content_is_two(
     assert keys[0].startswith("a-") and keys[1].startswith("a-") and keys[0] != keys[1]
 
 
+@dg.op
+def dies() -> None:
+    raise RuntimeError("worker gone")
+
+
+@dg.job
+def dying_job() -> None:
+    dies()
+
+
+def test_the_same_content_again_runs_again_only_when_its_last_run_failed(
+    home: Path, instance, tiny_video: Path
+) -> None:
+    """Dagster's record decides: the partition's latest run failed (not the video row)."""
+    drop(home, tiny_video, "a.mp4")
+    first = settle(instance)
+    (request,) = first.run_requests
+    key = request.partition_key
+    drop(home, tiny_video, "again.mp4")
+    second = tick(instance, first.cursor)
+    assert not second.run_requests  # not processed twice while its run stands
+    dying_job.execute_in_process(
+        instance=instance, tags={"dagster/partition": key}, raise_on_error=False
+    )
+    drop(home, tiny_video, "once more.mp4")
+    third = tick(instance, second.cursor)
+    assert [r.partition_key for r in third.run_requests] == [key]
+
+
 def test_a_file_still_being_written_waits(home: Path, instance, tiny_video: Path) -> None:
     target = drop(home, tiny_video, "growing.mp4", age_s=0)
     first = tick(instance, None)

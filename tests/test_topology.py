@@ -676,7 +676,7 @@ def test_killed_run_worker_is_failed_and_its_retry_adds_no_duplicates(
     assert "terminated by signal 9 (SIGKILL)" in topology.events_text(run_id, ("ENGINE_EVENT",))
     # run_retries re-executes from the failure: the finished stages are not run again.
     retry_id = topology.wait_retry_success(run_id, 90)
-    assert {"source_video", "decode", "scenes"} <= done_before_kill
+    assert {"source_video", "audio_wav", "scenes"} <= done_before_kill
     retried = topology.query(
         "SELECT DISTINCT step_key FROM event_logs WHERE run_id = %s AND dagster_event_type = 'STEP_START'",
         (retry_id,),

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from web_helpers import web_app
 
 from vidmine.config import MediaLimits
-from vidmine.db.models import SearchItem
+from vidmine.db.models import SearchItem, StageState
 from vidmine.db.store import Store
 from vidmine.providers.local import LocalEmbedder
 from vidmine.settings import VidmineHome
@@ -384,7 +384,10 @@ def test_failed_video_shows_its_stage_and_error(client: TestClient, env: dict) -
         sha256="b" * 64,
         size_bytes=1,
     )
-    store.finish_stage(video_id, "transcript", "failed", 0.1, error="whisper ran out of memory")
+    store.replace_stage_states(
+        video_id,
+        [StageState("transcript", "failed", None, None, 0.1, "whisper ran out of memory", {})],
+    )
     store.set_video_status(video_id, "failed", "transcript: whisper ran out of memory")
     try:
         listing = client.get("/api/videos").json()

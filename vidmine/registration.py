@@ -29,7 +29,6 @@ from vidmine.uploads import limits_problem, video_key
 class Registration:
     video_id: str
     new: bool  # False when the same content was registered before
-    rerun: bool = False  # the same content again, after its earlier processing failed
 
 
 class SourceRejected(Exception):
@@ -47,7 +46,7 @@ def register_upload(store: Store, path: Path, profile: str) -> Registration:
     fingerprint = quick_fingerprint(path)
     existing = store.find_video_by_fingerprint(fingerprint)
     if existing is not None:
-        return Registration(existing.video_id, False, rerun=existing.status == "failed")
+        return Registration(existing.video_id, False)
     key = video_key(path.name, fingerprint)
     new = store.register_video(
         key,

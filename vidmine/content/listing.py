@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from vidmine.content.kinds import CONTENT_TYPES
 
 if TYPE_CHECKING:
-    from vidmine.db.store import ContentRecord
+    from vidmine.db.models import ContentRecord
 
 
 def in_reading_order(records: Sequence[ContentRecord]) -> list[ContentRecord]:

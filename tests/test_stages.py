@@ -1,0 +1,46 @@
+"""The stage registry (vidmine/stages.py) and the definitions agree: every asset belongs
+to one stage and carries the registry's code version, the per-stage jobs select the
+registry's assets, and readiness asks for the stages the profile needs."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipeline_defs.definitions import defs
+from pipeline_defs.jobs import STAGE_JOBS
+from vidmine.config import load_config
+from vidmine.content.kinds import CONTENT_TYPES
+from vidmine.readiness import AUDIO_STAGES, PIPELINE_STAGES
+from vidmine.stages import STAGE_OF_ASSET, code_version, required_stages
+
+
+def test_every_asset_is_a_stage_with_the_registry_code_version() -> None:
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == set(STAGE_OF_ASSET)
+    for key in keys:
+        assets_def = defs.get_assets_def(dg.AssetKey(key))
+        assert assets_def.code_versions_by_key[dg.AssetKey(key)] == code_version(key), key
+
+
+def test_content_reads_the_brief_only() -> None:
+    graph = defs.resolve_asset_graph()
+    for content_type in CONTENT_TYPES:
+        parents = graph.get(dg.AssetKey(content_type)).parent_keys
+        assert parents == {dg.AssetKey("video_brief")}, content_type
+
+
+def test_stage_jobs_select_the_registry_assets() -> None:
+    assert STAGE_JOBS["write_content"] == (("video_brief", *CONTENT_TYPES), ("generate",))
+    assert STAGE_JOBS["transcribe_video"] == (("transcript",), ("transcribe",))
+    for name, (selection, _) in STAGE_JOBS.items():
+        job = defs.resolve_job_def(name)
+        selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+        assert selected == set(selection), name
+
+
+def test_readiness_needs_the_visual_stages_only_on_visual_profiles() -> None:
+    config = load_config()
+    assert required_stages(config.profile("standard_audio_visual")) == PIPELINE_STAGES
+    assert required_stages(config.profile("fast_audio_only")) == AUDIO_STAGES
+    assert "audio_wav" in AUDIO_STAGES and "decode" not in PIPELINE_STAGES
