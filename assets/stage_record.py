@@ -157,11 +157,20 @@ def _seconds(start: float | None, end: float | None) -> float | None:
 def stage_state(stage: Stage, runs: list[RunEvents]) -> StageState | None:
     """The stage's state by Dagster's record: its attempt in the latest run that planned
     it and got to it (a run that never reached its step leaves the earlier state)."""
+    # The step each asset runs in, as any run planned it (a single asset's step is named
+    # after it). A run's own planned events can be incomplete (a daemon stopped while it
+    # wrote them: a crash drill's retry had 3 of 21), so a stage also counts as in a run
+    # whose record shows its step started.
+    step_of = {key: step for run in runs for key, step in run.planned.items()}
     for run in reversed(runs):
-        planned = [key for key in stage.assets if key in run.planned]
+        planned = [
+            key
+            for key in stage.assets
+            if key in run.planned or step_of.get(key, key) in run.started
+        ]
         if not planned:
             continue
-        steps = {run.planned[key] for key in planned}
+        steps = {run.planned.get(key) or step_of.get(key, key) for key in planned}
         started = min((run.started[s] for s in steps if s in run.started), default=None)
         failure = next((run.failed[s] for s in steps if s in run.failed), None)
         if failure is not None:
@@ -178,7 +187,7 @@ def stage_state(stage: Stage, runs: list[RunEvents]) -> StageState | None:
             )
         made = [run.materialized[key] for key in planned if key in run.materialized]
         if made and (len(made) == len(planned) or steps <= set(run.succeeded)):
-            return _done(stage, run, planned, made, started)
+            return _done(stage, run, planned, steps, made, started)
         if started is None:
             continue
         if not run.finished:
@@ -192,6 +201,7 @@ def _done(
     stage: Stage,
     run: RunEvents,
     planned: list[str],
+    steps: set[str],
     made: list[dg.EventLogEntry],
     started: float | None,
 ) -> StageState:
@@ -205,7 +215,6 @@ def _done(
         summary["reused"] = True
     for key in planned:
         summary.update(run.observed.get(key, {}))
-    steps = {run.planned[key] for key in planned}
     finished = max(
         [run.succeeded[s] for s in steps if s in run.succeeded] + [e.timestamp for e in made]
     )

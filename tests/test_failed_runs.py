@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from assets.partitions import VIDEO_PARTITIONS_NAME
 from assets.stage_record import HOLD_AFTER_STEP_ENV, HOLD_MARKER_ENV, rebuild_all
-from pipeline_defs.cli import app
+from local_runtime.cli import app
 from resources import VidmineDatabase
 from sensors.failed_runs import failed_run_stage_rows
 from vidmine.db.models import StageState
