@@ -96,7 +96,7 @@ def main() -> None:
     floor = cpu / CORES
     print(f"vidmine ingest, one process: {ingest_wall:.1f} s wall, {cpu:.0f} s of CPU", flush=True)
     print(f"floor (CPU / {CORES} cores): {floor:.1f} s", flush=True)
-    daemon_s, overheads, ready = time_daemon(REPO, videos, args.timeout)
+    daemon_s, overheads, ready, _steps, _peak = time_daemon(REPO, videos, args.timeout)
     if daemon_s is None:
         sys.exit(f"daemon: {ready} of {len(videos)} ready after {args.timeout:g} s")
     print(f"daemon, all dropped at once: all ready in {daemon_s:.1f} s")
