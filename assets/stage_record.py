@@ -3,9 +3,10 @@ writer, ``project_video``.
 
 Dagster decides: a stage succeeded when its step materialized its assets, failed when
 its step failed (or its run ended before the step did), and runs while its step has
-started in a run still going. A video is ``failed`` when a stage it needs failed, else
-``ready`` when ``video_ready`` materialized in the latest run that planned it, else
-``processing`` while that run goes on. ``stage_runs`` and ``videos.status`` only show
+started in a run still going. A video is ``processing`` while the latest run that
+planned ``video_ready`` is queued or going and has not made it yet (a retry after a
+crash included), else ``failed`` when a stage it needs failed, else ``ready`` when
+``video_ready`` materialized in that run. ``stage_runs`` and ``videos.status`` only show
 this to `vidmine status` and the web app; nothing reads them to decide.
 
 ``project_video`` computes all of it from the runs tagged with the video's partition
@@ -76,6 +77,11 @@ class RunEvents:
     run_id: str
     status: dg.DagsterRunStatus
     failure: str = "the run failed"
+    job_name: str = ""
+    # What the run was created to do, stored with the run itself: the steps of a retry
+    # from failure, and the assets a run of a few chosen assets makes (None: all of them).
+    step_keys: frozenset[str] | None = None
+    asset_selection: frozenset[str] | None = None
     planned: dict[str, str] = field(default_factory=dict)  # asset key -> step key
     materialized: dict[str, dg.EventLogEntry] = field(default_factory=dict)
     # asset key -> what its stage reported at its end (assets.stage): summary, timings
@@ -94,11 +100,50 @@ def read_runs(instance: dg.DagsterInstance, video_id: str) -> list[RunEvents]:
     records = instance.get_run_records(dg.RunsFilter(tags={PARTITION_TAG: video_id}))
     runs = []
     for record in sorted(records, key=lambda r: r.create_timestamp):
-        run = RunEvents(record.dagster_run.run_id, record.dagster_run.status)
+        dagster_run = record.dagster_run
+        run = RunEvents(
+            dagster_run.run_id,
+            dagster_run.status,
+            job_name=dagster_run.job_name,
+            step_keys=_frozen(dagster_run.step_keys_to_execute),
+            asset_selection=_frozen(
+                None
+                if dagster_run.asset_selection is None
+                else [key.to_user_string() for key in dagster_run.asset_selection]
+            ),
+        )
         for entry in instance.all_logs(run.run_id, of_type=EVENT_TYPES):
             _add_event(run, entry, video_id)
         runs.append(run)
+    fill_planned(runs)
     return runs
+
+
+def _frozen(values) -> frozenset[str] | None:
+    return None if values is None else frozenset(values)
+
+
+def fill_planned(runs: list[RunEvents]) -> None:
+    """Complete the runs whose planned-materialization events are missing.
+
+    Dagster writes a run, then one planned event per asset: a daemon stopped in between
+    (a power cut while it made a retry) leaves a run with some of them (a crash drill's
+    retry had 3 of 21), which would read as a run that does not make the video ready.
+    What the run was created to do is stored with the run: its job, its steps to execute
+    (a retry from failure) and its asset selection. A run is completed with the assets
+    that other runs of its job planned, kept to its steps and selection."""
+    of_job: dict[str, dict[str, str]] = {}
+    for run in runs:
+        of_job.setdefault(run.job_name, {}).update(run.planned)
+    for run in runs:
+        for key, step in of_job.get(run.job_name, {}).items():
+            if key in run.planned:
+                continue
+            if run.step_keys is not None and step not in run.step_keys:
+                continue
+            if run.asset_selection is not None and key not in run.asset_selection:
+                continue
+            run.planned[key] = step
 
 
 def _add_event(run: RunEvents, entry: dg.EventLogEntry, video_id: str) -> None:
@@ -239,19 +284,23 @@ def video_status(
     states: dict[str, StageState], runs: list[RunEvents]
 ) -> tuple[str, str | None] | None:
     """The video's status and error by the stage states and the runs; None when no run
-    has planned the pipeline yet (the stored status stands)."""
+    has planned the pipeline yet and no stage failed (the stored status stands). A run of
+    the pipeline still queued or going (a retry) makes it ``processing`` whatever the
+    runs before it left."""
+    pipeline = [
+        run for run in runs if READY_STAGE in run.planned or READY_STAGE in run.materialized
+    ]
+    latest = pipeline[-1] if pipeline else None
+    if latest is not None and not latest.finished and READY_STAGE not in latest.materialized:
+        return "processing", None
     for stage in STAGE_LIST:
         state = states.get(stage.name)
         if stage.fails_video and state is not None and state.status == "failed":
             return "failed", f"{stage.name} failed: {state.error}"
-    pipeline = [run for run in runs if READY_STAGE in run.planned]
-    if not pipeline:
+    if latest is None:
         return None
-    latest = pipeline[-1]
     if READY_STAGE in latest.materialized:
         return "ready", None
-    if not latest.finished:
-        return "processing", None
     return "failed", f"run {latest.run_id[:8]} ended before the video was ready: {latest.failure}"
 
 

@@ -243,10 +243,35 @@ def wait_until(what: str, check, timeout_s: float, stack: Stack) -> float:
         except Exception:  # the database or instance restarting: ask again
             pass
         if time.monotonic() - started > timeout_s:
-            raise SystemExit(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            raise SystemExit(
+                f"timed out after {timeout_s:.0f} s waiting for {what}\n{where_it_stands(stack)}"
+            )
         if stack.process is not None and stack.process.poll() is not None:
             raise SystemExit(f"`make dev` died:\n{stack.log.read_text(errors='replace')[-3000:]}")
         time.sleep(1)
+
+
+def where_it_stands(stack: Stack) -> str:
+    """What a person would look at when the drill times out: each run's status and
+    partition, each video's status and stage rows, and the end of the stack's log."""
+    import dagster as dg
+
+    lines = []
+    try:
+        with dg.DagsterInstance.get() as instance:
+            for record in instance.get_run_records():
+                run = record.dagster_run
+                lines.append(
+                    f"run {run.run_id[:8]} {run.status.value} {run.tags.get('dagster/partition')}"
+                    f" created {record.create_timestamp:%H:%M:%S}"
+                    f" retry_of={run.tags.get('vidmine/retry_of', run.parent_run_id or '')[:8]}"
+                )
+        lines += [f"video {v.video_id} {v.status} {v.error or ''}" for v in store().list_videos()]
+    except Exception as error:  # the report must not hide the timeout
+        lines.append(f"(could not read the instance or store: {error!r})")
+    log = stack.log.read_text(errors="replace").splitlines() if stack.log.exists() else []
+    lines += ["--- end of the stack's log ---", *log[-60:]]
+    return "\n".join(lines)
 
 
 def drop_all(stack: Stack, files: dict[str, Path]) -> None:

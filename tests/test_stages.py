@@ -77,3 +77,44 @@ def test_a_stage_whose_planned_events_are_missing_counts_where_its_step_ran():
     assert states["transcript"].metadata["segments"] == 3
     assert states["keyframes"].status == "succeeded"  # not the crashed run's failure
     assert states["keyframes"].seconds == 1.0
+
+
+def test_a_retry_whose_planned_events_are_missing_still_makes_the_video_ready():
+    """The retry Dagster made just before a power cut had only some of its planned
+    events: what it was created to do (its job, its steps) stands for the rest, so the
+    video shows processing while it runs and ready once its ``video_ready`` materialized,
+    not the crashed run's failure."""
+    from types import SimpleNamespace
+
+    import dagster as dg
+
+    from assets.stage_record import RunEvents, fill_planned, stage_states, video_status
+
+    def materialization(at: float) -> SimpleNamespace:
+        made = SimpleNamespace(metadata={"status": dg.TextMetadataValue("ready")})
+        event = SimpleNamespace(step_materialization_data=SimpleNamespace(materialization=made))
+        return SimpleNamespace(dagster_event=event, timestamp=at)
+
+    plan = {"transcript": "transcript", "embeddings": "embeddings", "video_ready": "video_ready"}
+    crashed = RunEvents(
+        "crashed", dg.DagsterRunStatus.FAILURE, failure="worker gone", job_name="process_video"
+    )
+    crashed.planned = dict(plan)
+    crashed.started = {"transcript": 10.0}
+    retry = RunEvents(
+        "retry",
+        dg.DagsterRunStatus.STARTED,
+        job_name="process_video",
+        step_keys=frozenset({"transcript", "embeddings", "video_ready"}),
+    )
+    retry.planned = {"transcript": "transcript"}  # the rest never written
+    runs = [crashed, retry]
+    fill_planned(runs)
+    assert retry.planned == plan
+    assert video_status(stage_states(runs), runs) == ("processing", None)
+
+    retry.status = dg.DagsterRunStatus.SUCCESS
+    for at, step in enumerate(plan, start=20):
+        retry.started[step], retry.succeeded[step] = float(at), at + 0.5
+        retry.materialized[step] = materialization(at + 0.5)
+    assert video_status(stage_states(runs), runs) == ("ready", None)
