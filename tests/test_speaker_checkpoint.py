@@ -1,5 +1,5 @@
 """The speaker encoder without torch: resemblyzer's weights read from its legacy PyTorch
-file by vidmine's own reader, and the LSTM run in numpy, give what torch gives."""
+file by vidmine's own reader, and the LSTM run in ONNX Runtime, give what torch gives."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_the_weights_read_without_torch_are_torchs_to_the_bit():
         assert np.array_equal(ours[name], tensor.numpy()), name
 
 
-def test_numpy_embeddings_equal_torchs_lstm():
+def test_onnx_embeddings_equal_torchs_lstm():
     state = torch.load(weights_path(), map_location="cpu", weights_only=True)["model_state"]
     lstm = torch.nn.LSTM(MEL_BANDS, HIDDEN_SIZE, LAYERS, batch_first=True)
     linear = torch.nn.Linear(HIDDEN_SIZE, EMBEDDING_SIZE)
