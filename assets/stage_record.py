@@ -4,8 +4,8 @@ writer, ``project_video``.
 Dagster decides: a stage succeeded when its step materialized its assets, failed when
 its step failed (or its run ended before the step did), and runs while its step has
 started in a run still going. A video is ``processing`` while the latest run that
-planned ``video_ready`` is queued or going and has not made it yet (a retry after a
-crash included), else ``failed`` when a stage it needs failed, else ``ready`` when
+planned ``video_ready`` is queued or going, with no step failed in it, and has not made
+it yet (a retry after a crash included), else ``failed`` when a stage it needs failed, else ``ready`` when
 ``video_ready`` materialized in that run. ``stage_runs`` and ``videos.status`` only show
 this to `vidmine status` and the web app; nothing reads them to decide.
 
@@ -286,12 +286,17 @@ def video_status(
     """The video's status and error by the stage states and the runs; None when no run
     has planned the pipeline yet and no stage failed (the stored status stands). A run of
     the pipeline still queued or going (a retry) makes it ``processing`` whatever the
-    runs before it left."""
+    runs before it left, until a step fails in it."""
     pipeline = [
         run for run in runs if READY_STAGE in run.planned or READY_STAGE in run.materialized
     ]
     latest = pipeline[-1] if pipeline else None
-    if latest is not None and not latest.finished and READY_STAGE not in latest.materialized:
+    if (
+        latest is not None
+        and not latest.finished
+        and not latest.failed  # a stage that failed in it fails the video at once
+        and READY_STAGE not in latest.materialized
+    ):
         return "processing", None
     for stage in STAGE_LIST:
         state = states.get(stage.name)
