@@ -266,3 +266,45 @@ def test_speech_after_a_windows_last_heard_word_is_decoded_again():
     assert unheard_tails(clips, [(0.0, 28.0)], [SpeechRegion(0.0, 28.8)]) == []
     # a window where nothing was heard (music taken for speech) is not decoded again
     assert unheard_tails([("de", 40.0, 45.0)], [], [SpeechRegion(40.2, 44.0)]) == []
+
+
+def test_a_looped_decode_is_found_per_segment_and_cut_into_shorter_clips():
+    from vidmine.providers.language_runs import (
+        SpeechRegion,
+        compression_ratio,
+        looped_clips,
+        shorter_clips,
+    )
+
+    sentence = "And so my fellow Americans ask not what your country can do for you."
+    assert compression_ratio(sentence) < 1.5
+    clips = [("en", 0.0, 29.9), ("en", 29.9, 59.7)]
+    # One segment holding the sentence ten times: a loop. Three segments of it, each
+    # said once (a speaker who repeats himself): not one.
+    heard = [(0.0, 29.9, " ".join([sentence] * 10))]
+    heard += [(30.0 + 9 * i, 38.0 + 9 * i, sentence) for i in range(3)]
+    assert looped_clips(clips, heard) == [clips[0]]
+    pieces = shorter_clips([clips[0]], [SpeechRegion(0.5, 12.0), SpeechRegion(13.0, 29.0)])
+    assert pieces == [("en", 0.5, 6.25), ("en", 6.25, 12.0), ("en", 13.0, 21.0), ("en", 21.0, 29.0)]
+    assert all(end - start <= 10.0 for _, start, end in pieces)
+    assert shorter_clips([("de", 0.0, 25.0)], []) == [
+        ("de", 0.0, 25.0 / 3), ("de", 25.0 / 3, 50.0 / 3), ("de", 50.0 / 3, 25.0)
+    ]  # fmt: skip
+
+
+def test_jfk_looped_for_thirty_seconds_is_heard_once_per_time_it_is_said(tmp_path):
+    """jfk.flac played back to back for 30 s: the batched decode of that window repeated
+    its sentence ten times (208 words where about 60 were said); the looped window is
+    decoded again in shorter pieces."""
+    from media_helpers import ffmpeg, shared_media
+
+    from vidmine.providers.language_runs import LOOP_COMPRESSION_RATIO, compression_ratio
+
+    wav = tmp_path / "jfk_looped.wav"
+    ffmpeg("-stream_loop", "-1", "-i", str(shared_media("audio/jfk.flac")), "-t", "30",
+           "-ac", "1", "-ar", "16000", str(wav))  # fmt: skip
+    segments = local.LocalTranscriber(language="en").transcribe(wav)
+    words = sum(len(s.text.split()) for s in segments)
+    said = 30 / 11.0 * 22  # jfk.flac: 22 words in 11 s
+    assert 0.7 * said <= words <= 1.25 * said, [s.text for s in segments]
+    assert all(compression_ratio(s.text) <= LOOP_COMPRESSION_RATIO for s in segments)

@@ -72,8 +72,9 @@ READY_STAGE = "video_ready"
 STAGE_LIST: tuple[Stage, ...] = (
     Stage("source_video", needed=Needed.ALWAYS),
     Stage("audio_wav", needed=Needed.ALWAYS),
-    # 2: languages, word times, WebVTT; 3: speech after a window's early end decoded again
-    Stage("transcript", 3, "transcribe", Needed.ALWAYS, job="transcribe_video"),
+    # 2: languages, word times, WebVTT; 3: speech after a window's early end decoded again;
+    # 4: a window whose decode looped decoded again in 10 s pieces
+    Stage("transcript", 4, "transcribe", Needed.ALWAYS, job="transcribe_video"),
     # offline, or the speakers the transcript holds; 2: padded turns, centred count
     Stage("speakers", 2, job="label_speakers"),
     Stage("scenes", needed=Needed.VISUAL),

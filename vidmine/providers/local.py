@@ -49,6 +49,8 @@ from vidmine.providers.language_runs import (
     SpeechRegion,
     detection_windows,
     language_clips,
+    looped_clips,
+    shorter_clips,
     smooth_languages,
     unheard_tails,
 )
@@ -183,6 +185,13 @@ class LocalTranscriber:
         regions = _speech_regions(audio) if audio.size > 0 else []
         for clips in self._clip_groups(pipeline.model, audio, regions):
             heard = _decode_clips(pipeline, audio, clips)
+            # A clip whose decode looped is decoded again in shorter pieces.
+            looped = looped_clips(clips, [(s.start_s, s.end_s, s.text) for s in heard])
+            if looped:
+                pieces = shorter_clips(looped, regions)
+                heard = [s for s in heard if not _inside(s, looped)]
+                heard += _decode_clips(pipeline, audio, pieces)
+                clips = [c for c in clips if c not in looped] + pieces
             # Speech a window's decode stopped short of gets one decode of its own.
             tails = unheard_tails(clips, [(s.start_s, s.end_s) for s in heard], regions)
             segments += heard + _decode_clips(pipeline, audio, tails)
@@ -242,6 +251,11 @@ def _decode_clips(
         )
         segments += [_segment(s, language) for s in raw_segments if s.text.strip()]
     return segments
+
+
+def _inside(segment: TranscriptSegment, clips: list[tuple[str, float, float]]) -> bool:
+    middle = (segment.start_s + segment.end_s) / 2
+    return any(start <= middle <= end for _, start, end in clips)
 
 
 def _speech_regions(audio: Any) -> list[SpeechRegion]:
