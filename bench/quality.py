@@ -2,10 +2,14 @@
 with ground truth (``../shared/media``), before and after in one run.
 
     .venv/bin/python bench/quality.py [--baseline-repo ../vidmine-before] [--long-video 1080]
+        [--long-speech]
 
 - speech: JFK word-exact (Whisper base, the default); word error rate against the human
   transcript of a real two-person phone call (``diarization/sample.stm``); the German half
-  of English-then-German speech told as German (and its word error rate);
+  of English-then-German speech told as German (and its word error rate); with
+  ``--long-speech``, the speed benchmark video's 504 s of speech (jfk.flac back to back):
+  its words, their error rate against what was said and against the baseline's
+  transcript, and the segments whose text compresses like a repetition loop (over 2.4);
 - OCR: tesseract's reading of ``phototest.tif`` against its exact text (character error
   rate); with ``--long-video``, the distinct texts found on the speed benchmark's video
   (``bench/media.py``) and the share of the baseline's texts found again;
@@ -26,6 +30,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,6 +51,11 @@ GOALS = {
     "long_video_texts": "",
     "long_video_texts_recall": ">= 0.98",
     "search_precision_at_1": ">= before",
+    "long_speech_words": "",
+    "long_speech_wer_vs_said": "",
+    "long_speech_wer_vs_before": "<= 0.03",
+    "long_speech_loops": "0",
+    "long_speech_cpu_s": "",
 }
 
 
@@ -129,6 +139,44 @@ def long_video_texts(height: int, scratch: Path) -> list[str]:
     return sorted({" ".join(t.text.split()) for t in result.texts})
 
 
+def long_speech(scratch: Path) -> dict:
+    """The speed benchmark video's speech (jfk.flac back to back for its whole length)
+    transcribed: its words, their error rate against what was said, and the segments
+    whose text compresses like a repetition loop."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from media import long_speech_video
+    from media_helpers import ffmpeg, word_error_rate
+
+    from vidmine.media.probe import probe_media
+    from vidmine.providers.local import LocalTranscriber
+
+    wav = scratch / "long_speech.wav"
+    ffmpeg("-i", str(long_speech_video(1080)), "-vn", "-ac", "1", "-ar", "16000", str(wav))
+    transcriber = LocalTranscriber()
+    transcriber.transcribe(scratch / "jfk.wav")  # the model loaded before the clock starts
+    before = time.process_time()
+    segments = transcriber.transcribe(wav)
+    cpu_s = time.process_time() - before
+    text = " ".join(s.text for s in segments)
+    times_said = probe_media(wav).duration_s / probe_media(SHARED / "audio/jfk.flac").duration_s
+    said = " ".join([JFK] * round(times_said))
+    loops = sum(1 for s in segments if _compression(s.text) > 2.4)
+    return {
+        "long_speech_text": text,
+        "long_speech_words": len(text.split()),
+        "long_speech_wer_vs_said": round(word_error_rate(said, text), 3),
+        "long_speech_loops": loops,
+        "long_speech_cpu_s": round(cpu_s, 1),
+    }
+
+
+def _compression(text: str) -> float:
+    import zlib
+
+    data = text.encode()
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
 def search_figures(baseline: Path | None) -> dict[str, float | str]:
     """precision@1 of ``bench/search_quality.py`` per version ("before", "after"), from
     its own before/after run on one database."""
@@ -146,12 +194,14 @@ def search_figures(baseline: Path | None) -> dict[str, float | str]:
     return dict(zip(names, (float(v) for v in values), strict=False))
 
 
-def measure(long_video: int | None) -> dict:
+def measure(long_video: int | None, speech: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="vidmine-quality-") as scratch_name:
         scratch = Path(scratch_name)
         figures = {**speech_figures(scratch), **ocr_figures(), **scene_figures()}
         if long_video:
             figures["long_video_texts"] = long_video_texts(long_video, scratch)
+        if speech:
+            figures.update(long_speech(scratch))
     return figures
 
 
@@ -159,12 +209,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline-repo", type=Path, help="another vidmine checkout")
     parser.add_argument("--long-video", type=int, metavar="HEIGHT", help="OCR the long video")
+    parser.add_argument(
+        "--long-speech", action="store_true", help="transcribe the long video's speech"
+    )
     parser.add_argument("--json", action="store_true", help="print this checkout's figures")
     args = parser.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"{SHARED} is missing: the figures need ../shared/media")
     if args.json:
-        print(json.dumps(measure(args.long_video)))
+        print(json.dumps(measure(args.long_video, args.long_speech)))
         return 0
     columns = {}
     checkouts = {"after": REPO}
@@ -174,6 +227,8 @@ def main() -> int:
         command = [sys.executable, __file__, "--json"]
         if args.long_video:
             command += ["--long-video", str(args.long_video)]
+        if args.long_speech:
+            command.append("--long-speech")
         env = {**os.environ, "PYTHONPATH": str(repo), "HF_HUB_OFFLINE": "1"}
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
         columns[name] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -186,6 +241,14 @@ def main() -> int:
             columns[name]["long_video_texts"] = len(found)
             columns[name]["long_video_texts_recall"] = round(
                 len(found & base) / max(len(base), 1), 3
+            )
+    if args.long_speech:
+        from media_helpers import word_error_rate
+
+        texts = {name: figures.pop("long_speech_text") for name, figures in columns.items()}
+        for name, text in texts.items():
+            columns[name]["long_speech_wer_vs_before"] = round(
+                word_error_rate(texts.get("before", text), text), 3
             )
     names = list(columns)
     print(f"{'figure':<26}" + "".join(f"{n:>16}" for n in names) + f"{'goal':>16}")
