@@ -60,6 +60,12 @@ TRANSCRIBE_MODEL = whisper_models.DEFAULT_MODEL
 TRANSCRIBE_MODELS = whisper_models.MODELS
 SAMPLE_RATE = 16000
 BATCH_SIZE = 8  # speech stretches decoded together; more gains little on two cores
+# Beam 5, faster-whisper's default. Greedy decoding (beam 1), with the loop guard
+# (looped_clips), took 35-45 % less CPU on the speed benchmark's speech with fewer errors
+# there, but the phone call's word error rate against its human transcript went from
+# 0.185 to 0.210 ("I heard a beep" became "I heard of deep"), and beams 2 and 3 did no
+# better: docs/pipeline.md, "Greedy decoding, measured and not taken".
+DECODE_BEAM = 5
 # Windows whose encoder outputs are kept between telling their language and transcribing
 # them: about 100 MB for base, 16 minutes of speech.
 TOLD_WINDOWS_KEPT = 32
@@ -243,6 +249,7 @@ def _decode_clips(
             audio,
             language=language,
             batch_size=BATCH_SIZE,
+            beam_size=DECODE_BEAM,
             without_timestamps=False,
             word_timestamps=True,
             clip_timestamps=[
