@@ -37,7 +37,7 @@ _UNCLIP_RATIO = 1.6  # the network marks a shrunk text core; grow it back by are
 _MIN_SIDE = 3  # pixels of the map: smaller specks are noise
 _MAX_CANDIDATES = 1000
 # The network's input sides are multiples of 32. Pictures are looked at with their longer
-# side at most this long: a 1280x720 OCR sample at 736x416, 0.077 CPU-s a frame on one
+# side at most this long: a 1280x720 OCR sample at 736x416, 0.08-0.09 CPU-s a frame on one
 # thread here, against 0.24 s at its own size, which also found "text" in cartoon shapes
 # (45 of 62 Popeye samples; 5 at 736). At 736 a 720p frame's 12 px caption (DejaVu Sans)
 # is still found; at 640 it was missed.
