@@ -36,7 +36,10 @@ def ocr_text(
     installed: the configured ``stages.transcribe.language``, and the spoken languages when
     the transcript is already stored (a re-run, or a transcript that finished first). The
     step does not depend on the transcript, so a re-run of either does not make the other
-    stale."""
+    stale.
+
+    With the profile setting ``ocr_text_detector``, a text detector decides which frames,
+    and which regions of them, tesseract reads."""
     with stage_work(context, "ocr_text", database, media, providers) as work:
         reason = work.visual_skip_reason()
         if reason is None and work.profile.ocr_fps <= 0:
@@ -45,7 +48,10 @@ def ocr_text(
         spoken = [configured] if configured else []
         spoken += work.store.video_languages(work.video_id)
         lang = "+".join(ocr_languages(spoken))
+        detect_text = work.profile.ocr_text_detector
         params = {"visual": reason is None, "fps": work.profile.ocr_fps, "lang": lang}
+        if detect_text:  # absent when off, so readings made before the setting stay current
+            params["text_detector"] = True
         frames_dir = work.video_dir / SAMPLES_DIR
         # A decode pass since the last reading replaced the frames the rows point at.
         shown = [t.frame_path for t in work.store.load_ocr_texts(work.video_id) if t.frame_path]
@@ -60,12 +66,15 @@ def ocr_text(
         sampled_here = samples is None
         if samples is None:
             samples = sample_frames(Path(work.video.source_path), fps, frames_dir)
-        result = ocr_samples(samples, fps, work.video.duration_s or 0.0, lang=lang)
+        result = ocr_samples(
+            samples, fps, work.video.duration_s or 0.0, lang=lang, detect_text=detect_text
+        )
         work.store.replace_ocr_texts(work.video_id, result.texts)
         work.summary = {
             "texts": len(result.texts),
             "frames_sampled": result.frames_sampled,
             "frames_ocred": result.frames_ocred,
+            "frames_without_text": result.frames_without_text,
         }
         preview = "\n".join(
             f"- **{clock(t.start_s)}–{clock(t.end_s)}** {t.text[:120]}" for t in result.texts[:20]
@@ -77,6 +86,8 @@ def ocr_text(
                 "tesseract_languages": lang,
                 "frames_sampled": result.frames_sampled,
                 "frames_ocred": result.frames_ocred,
+                "frames_without_text": result.frames_without_text,
+                "text_detector": detect_text,
                 "sampled_by": "this step" if sampled_here else "the decode pass",
                 "preview": dg.MetadataValue.md(preview or "_no text found_"),
             }

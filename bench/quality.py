@@ -12,18 +12,24 @@ with ground truth (``../shared/media``), before and after in one run.
   transcript, and the segments whose text compresses like a repetition loop (over 2.4);
 - OCR: tesseract's reading of ``phototest.tif`` against its exact text (character error
   rate); with ``--long-video``, the distinct texts found on the speed benchmark's video
-  (``bench/media.py``) and the share of the baseline's texts found again;
+  (``bench/media.py``) and the share of the baseline's texts found again, and against what
+  is on screen: the character error rate of the samples that show ``testvideo.mp4``'s
+  watermark, and the samples where something was read though nothing is written there;
+  on the Popeye clip with its human-written subtitles burned in (as
+  ``bench/search_library.py`` makes it), each sample's reading against the subtitle shown;
 - scenes: every PySceneDetect AdaptiveDetector golden, cut for cut.
 - search: precision@1 of the labelled search benchmark (``bench/search_quality.py``) when
   it is there.
 
 Each checkout is measured in a process of its own, importing that checkout's ``vidmine``
-(``PYTHONPATH``) with this virtual environment, so the two columns come from one run.
+(``PYTHONPATH``) with this virtual environment, so the two columns come from one run. OCR
+reads through the text detector (``detect_text=True``) in a checkout that has one.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import re
@@ -50,6 +56,11 @@ GOALS = {
     "scene_goldens_exact": "all",
     "long_video_texts": "",
     "long_video_texts_recall": ">= 0.98",
+    "long_video_watermark_cer": "<= before",
+    "long_video_false_texts": "<= before",
+    "subtitle_cer": "<= before",
+    "subtitle_samples_missed": "<= before",
+    "subtitle_false_texts": "<= before",
     "search_precision_at_1": ">= before",
     "long_speech_words": "",
     "long_speech_wer_vs_said": "",
@@ -104,15 +115,75 @@ def speech_figures(scratch: Path) -> dict:
     }
 
 
+def with_text_detector(function) -> dict:
+    """The keyword that turns the text detector on, where ``function`` (this checkout's
+    ``ocr_samples``, ``read_images``...) has it: ``detect_text=True``."""
+    return {"detect_text": True} if "detect_text" in inspect.signature(function).parameters else {}
+
+
 def ocr_figures() -> dict:
     from PIL import Image
 
     from vidmine.media.ocr import read_images
 
     page = SHARED / "tesseract/phototest.tif"
-    (reading,) = read_images([Image.open(page)])
+    (reading,) = read_images([Image.open(page)], **with_text_detector(read_images))
     truth = (SHARED / "tesseract/phototest.txt").read_text()
     return {"phototest_cer": round(character_error_rate(truth, reading.text), 4)}
+
+
+def _subtitle_cues(srt: Path) -> list[tuple[float, float, str]]:
+    def seconds(stamp: str) -> float:
+        clock, millis = stamp.strip().split(",")
+        hours, minutes, secs = (int(part) for part in clock.split(":"))
+        return hours * 3600 + minutes * 60 + secs + int(millis) / 1000
+
+    cues = []
+    for block in srt.read_text(encoding="utf-8-sig").strip().split("\n\n"):
+        lines = block.strip().splitlines()
+        start, end = lines[1].split("-->")
+        text = re.sub(r"<[^>]+>", "", " ".join(lines[2:]))
+        cues.append((seconds(start), seconds(end), " ".join(text.split())))
+    return cues
+
+
+def subtitle_figures(scratch: Path) -> dict:
+    """OCR of the first 58 s of the Popeye clip with ``popeye_p1.eng.srt`` burned in (as
+    ``bench/search_library.py`` makes it), one sample a second, each sample's reading
+    against the cue on screen; samples within 0.25 s of a cue's start or end are left out."""
+    from vidmine.media.ocr import ocr_samples, sample_frames
+
+    srt = SHARED / "popeye/popeye_p1.eng.srt"
+    video = scratch / "popeye_subtitled.mp4"
+    plain = scratch / "subs.srt"  # the subtitles filter parses its argument: a plain name
+    plain.write_bytes(srt.read_bytes())
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-nostdin", "-i",
+         str(SHARED / "popeye/popeye_T03-4_pgs.mkv"), "-t", "58",
+         "-vf", f"scale=960:-2,subtitles={plain}:force_style='Fontsize=28'",
+         "-an", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(video)],
+        check=True,
+    )  # fmt: skip
+    samples = sample_frames(video, 1.0, scratch / "subtitle_samples")
+    result = ocr_samples(samples, 1.0, 58.0, **with_text_detector(ocr_samples))
+    cues = _subtitle_cues(srt)
+    errors, missed, false_texts = [], 0, 0
+    for seconds, _ in samples:
+        if any(abs(seconds - edge) < 0.25 for start, end, _ in cues for edge in (start, end)):
+            continue
+        read = " ".join(t.text for t in result.texts if t.start_s <= seconds < t.end_s)
+        read = " ".join(read.split())
+        shown = [text for start, end, text in cues if start <= seconds < end]
+        if shown:
+            errors.append(character_error_rate(shown[0], read))
+            missed += not read
+        elif read:
+            false_texts += 1
+    return {
+        "subtitle_cer": round(sum(errors) / max(len(errors), 1), 4),
+        "subtitle_samples_missed": f"{missed}/{len(errors)}",
+        "subtitle_false_texts": false_texts,
+    }
 
 
 def scene_figures() -> dict:
@@ -129,14 +200,50 @@ def scene_figures() -> dict:
     return {"scene_goldens_exact": f"{exact}/{len(goldens)}"}
 
 
-def long_video_texts(height: int, scratch: Path) -> list[str]:
+# What is written on the benchmark video, seen by eye: every frame of PySceneDetect's
+# testvideo.mp4 (720 frames at 29.97 fps) carries this watermark, after a fade in from
+# black that the first sample of each cycle shows; the Popeye clip (1440 frames at 24 fps)
+# that follows it has nothing written on it.
+WATERMARK = "Copyright © 2013 Brandon Castellano www.bcastell.com"
+_TESTVIDEO_S = 720 * 1001 / 30000
+_CYCLE_S = _TESTVIDEO_S + 1440 / 24
+_WATERMARK_FROM_S = 1.0
+
+
+def long_video_texts(height: int, scratch: Path) -> dict:
+    """The distinct texts read on the long video, and what was read on each sample:
+    [(seconds, text)]."""
     sys.path.insert(0, str(REPO / "bench"))
     from media import long_speech_video
 
-    from vidmine.media.ocr import ocr_video
+    from vidmine.media.ocr import ocr_samples, sample_frames
+    from vidmine.media.probe import probe_media
 
-    result = ocr_video(long_speech_video(height), 0.5, scratch / "samples")
-    return sorted({" ".join(t.text.split()) for t in result.texts})
+    video = long_speech_video(height)
+    samples = sample_frames(video, 0.5, scratch / "samples")
+    result = ocr_samples(
+        samples, 0.5, probe_media(video).duration_s, **with_text_detector(ocr_samples)
+    )
+    shown = []
+    for seconds, _ in samples:
+        texts = [t.text for t in result.texts if t.start_s <= seconds < t.end_s]
+        shown.append((seconds, " ".join(" ".join(texts).split())))
+    return {"texts": sorted({" ".join(t.text.split()) for t in result.texts}), "shown": shown}
+
+
+def watermark_figures(shown: list[tuple[float, str]]) -> dict:
+    """Each sample's reading against what is written on it (see ``WATERMARK``)."""
+    errors, false_texts = [], 0
+    for seconds, text in shown:
+        offset = seconds % _CYCLE_S
+        if _WATERMARK_FROM_S <= offset < _TESTVIDEO_S:
+            errors.append(character_error_rate(WATERMARK, text))
+        elif text:
+            false_texts += 1
+    return {
+        "long_video_watermark_cer": round(sum(errors) / max(len(errors), 1), 4),
+        "long_video_false_texts": false_texts,
+    }
 
 
 def long_speech(scratch: Path) -> dict:
@@ -197,7 +304,12 @@ def search_figures(baseline: Path | None) -> dict[str, float | str]:
 def measure(long_video: int | None, speech: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="vidmine-quality-") as scratch_name:
         scratch = Path(scratch_name)
-        figures = {**speech_figures(scratch), **ocr_figures(), **scene_figures()}
+        figures = {
+            **speech_figures(scratch),
+            **ocr_figures(),
+            **subtitle_figures(scratch),
+            **scene_figures(),
+        }
         if long_video:
             figures["long_video_texts"] = long_video_texts(long_video, scratch)
         if speech:
@@ -235,7 +347,10 @@ def main() -> int:
     for name, precision in search_figures(args.baseline_repo).items():
         columns[name]["search_precision_at_1"] = precision
     if args.long_video:
-        texts = {name: set(figures.pop("long_video_texts")) for name, figures in columns.items()}
+        readings = {name: figures.pop("long_video_texts") for name, figures in columns.items()}
+        texts = {name: set(reading["texts"]) for name, reading in readings.items()}
+        for name, reading in readings.items():
+            columns[name].update(watermark_figures(reading["shown"]))
         base = texts.get("before", texts["after"])
         for name, found in texts.items():
             columns[name]["long_video_texts"] = len(found)

@@ -71,6 +71,10 @@ class ProfileConfig(_Strict):
     description: str = ""
     visual: bool = True  # False: no scenes/keyframes/ocr/captions
     ocr_fps: float = Field(default=0.5, ge=0)
+    # True: a text detector picks the frames and regions tesseract reads (vidmine/media/ocr.py;
+    # its model comes with the local extra). Off by default until its readings are accepted:
+    # they differ from whole-frame readings (docs/performance.md, bench/quality.py).
+    ocr_text_detector: bool = False
     keyframes_per_scene: int = Field(default=1, ge=1)
     long_scene_s: float = Field(default=10.0, gt=0)  # a scene longer than this gets more keyframes
     image_detail: Literal["low", "high", "auto"] = "low"

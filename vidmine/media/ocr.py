@@ -13,10 +13,21 @@ processes only: in this process it would also cap the OpenMP threads of the mode
 Each tesseract process reads a batch of frames named in a list file, because starting
 one per frame loaded the language models per frame: on the speed benchmark's samples that
 took 0.71 s of CPU per frame, against 0.39 s in batches, with the same text read.
+
+With ``detect_text`` (the profile setting ``ocr_text_detector``), tesseract reads only what
+may be text: PP-OCRv4's text detector (:mod:`vidmine.media.text_regions`) looks at each frame
+first, in the same worker process on one ONNX Runtime thread; a frame where it finds nothing
+is not read at all, and otherwise tesseract reads the detected regions, cut out and enlarged
+to a size it reads well, instead of the whole frame enlarged 2x. The readings of the regions
+are put back together in reading order: rows top to bottom, each row left to right. It is
+off by default: its readings are better against what is on screen but not the same texts
+as whole-frame readings, and the speed issue's quality bar asks for the same texts (figures
+in docs/performance.md).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import multiprocessing
@@ -37,6 +48,7 @@ from vidmine.languages import TESSERACT_LANGS, guess_text_language
 from vidmine.media.ffmpeg import JPEG_QUALITY, MediaError, run_ffmpeg, square_pixels_filter
 from vidmine.media.probe import probe_media
 from vidmine.media.sampling import collect_frames, rate_select_filter
+from vidmine.media.text_regions import TextDetector, TextRegion, model_path
 from vidmine.models import OcrText
 
 log = logging.getLogger(__name__)
@@ -56,6 +68,18 @@ _MIN_ANCHOR_WORD_CONFIDENCE = 50.0
 # Frames one tesseract process reads (it loads its language models once per process).
 READ_BATCH = 16
 _WORDLIKE = re.compile(r"[^\W_]{2}")
+# A detected line (the detector's margin included, 2-3x the height of its letters) is
+# enlarged to about this height before reading: a 720p caption's regions are ~50 px, read
+# at 1.6x; a phototest line (~33 px) at 2.4x. No region is shrunk or enlarged past 4x.
+# 80 read phototest exactly with margins of 10-25%; 100 and 120 misread a letter in some.
+_REGION_READ_HEIGHT = 80
+_REGION_MAX_FACTOR = 4.0
+# ...with a margin of this share of its height: letters that touch the edge of the picture
+# read worse (tesseract's phototest page read "fox." as "Tox." without it).
+_REGION_MARGIN = 0.15
+# Regions are read as blocks of text: one region can hold more than one line (regions
+# that overlap are read as one).
+_REGION_TESSERACT_CONFIG = "--psm 6"
 
 
 @dataclass(frozen=True)
@@ -64,7 +88,9 @@ class OcrResult:
 
     texts: list[OcrText]
     frames_sampled: int
-    frames_ocred: int
+    frames_ocred: int  # frames tesseract read
+    frames_without_text: int = 0  # frames the text detector found no text on: not read
+    text_detector: bool = False  # whether a text detector chose what tesseract read
 
 
 @dataclass(frozen=True)
@@ -73,6 +99,7 @@ class FrameText:
 
     text: str
     confidence: float  # mean word confidence, 0..100; 0 when nothing was read
+    read: bool = True  # False: the text detector found nothing, so tesseract did not read it
 
 
 def normalize_whitespace(text: str) -> str:
@@ -127,11 +154,11 @@ def prepare_for_ocr(image: Image.Image) -> Image.Image:
     return gray
 
 
-def _tesseract_data(input_path: Path, lang: str) -> dict[str, list]:
+def _tesseract_data(input_path: Path, lang: str, config: str = "") -> dict[str, list]:
     """Tesseract's word table (TSV) for an image, or for the images a list file names."""
     try:
         return pytesseract.image_to_data(
-            str(input_path), lang=lang, output_type=pytesseract.Output.DICT
+            str(input_path), lang=lang, config=config, output_type=pytesseract.Output.DICT
         )
     except pytesseract.TesseractNotFoundError as err:
         raise MediaError(
@@ -145,33 +172,162 @@ def _tesseract_data(input_path: Path, lang: str) -> dict[str, list]:
         ) from err
 
 
-def read_images(images: list[Image.Image], *, lang: str = "eng") -> list[FrameText]:
-    """Tesseract's reading of each image, in order: lines in reading order and mean word
-    confidence. One tesseract process reads them all (from a list file), so its language
-    models load once: loading costs about 0.3 s of CPU, half of what reading a frame does."""
-    if not images:
+Lines = dict[tuple[int, int, int], list[tuple[str, float]]]
+
+
+def _read_pages(pictures: list[Image.Image], lang: str, config: str = "") -> list[Lines]:
+    """Tesseract's words on each picture, by line, from one tesseract process (a list file
+    names them all, so its language models load once: about 0.3 s of CPU)."""
+    if not pictures:
         return []
     with tempfile.TemporaryDirectory(prefix="vidmine-ocr-") as scratch:
         names = []
-        for i, image in enumerate(images):
+        for i, picture in enumerate(pictures):
             name = Path(scratch) / f"{i:04d}.pgm"  # uncompressed: quick to write and read
-            prepare_for_ocr(image).save(name)
+            picture.save(name)
             names.append(str(name))
         listing = Path(scratch) / "images.txt"
         listing.write_text("\n".join(names) + "\n")
-        data = _tesseract_data(listing, lang)
+        data = _tesseract_data(listing, lang, config)
     # Lines keyed by (page, block, paragraph, line); tesseract numbers the pages from 1.
-    pages: list[dict[tuple[int, int, int], list[tuple[str, float]]]] = [{} for _ in images]
+    pages: list[Lines] = [{} for _ in pictures]
     for i, word in enumerate(data["text"]):
         confidence = float(data["conf"][i])
         word = word.strip()
         if word and confidence >= 0:
             key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
             pages[data["page_num"][i] - 1].setdefault(key, []).append((word, confidence))
-    return [_frame_text(lines) for lines in pages]
+    return pages
 
 
-def _frame_text(lines: dict[tuple[int, int, int], list[tuple[str, float]]]) -> FrameText:
+def read_images(
+    images: list[Image.Image], *, lang: str = "eng", detect_text: bool = False
+) -> list[FrameText]:
+    """Tesseract's reading of each image, in order: lines in reading order and mean word
+    confidence, all read by one tesseract process.
+
+    With ``detect_text`` tesseract reads only the regions the text detector finds, and an
+    image where it finds none is not read (``FrameText.read`` is False); without (the
+    default, see the module docstring), it reads each whole image, grayscale and enlarged
+    when small."""
+    if not images:
+        return []
+    if not detect_text:
+        return [
+            _frame_text(lines)
+            for lines in _read_pages([prepare_for_ocr(image) for image in images], lang)
+        ]
+    detector = _text_detector()
+    regions = [_merge_overlapping(detector.regions(image)) for image in images]
+    crops = [
+        _region_picture(image, region)
+        for image, found in zip(images, regions, strict=True)
+        for region in found
+    ]
+    pages = iter(_read_pages(crops, lang, _REGION_TESSERACT_CONFIG))
+    readings = []
+    for found in regions:
+        if not found:
+            readings.append(FrameText(text="", confidence=0.0, read=False))
+            continue
+        readings.append(_regions_text([(region, next(pages)) for region in found]))
+    return readings
+
+
+@dataclass(frozen=True)
+class _Region:
+    """Detected regions that overlap, as one rectangle, with the height of the shortest."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+    line_height: int
+
+
+def _merge_overlapping(found: list[TextRegion]) -> list[_Region]:
+    """The detector's regions with those that overlap joined, top to bottom then left to
+    right: overlapping regions read separately would read the text they share twice."""
+    merged = [_Region(r.left, r.top, r.right, r.bottom, r.height) for r in found]
+    joined = True
+    while joined:
+        joined = False
+        for i, a in enumerate(merged):
+            for j in range(i + 1, len(merged)):
+                b = merged[j]
+                if a.left < b.right and b.left < a.right and a.top < b.bottom and b.top < a.bottom:
+                    merged[i] = _Region(
+                        min(a.left, b.left),
+                        min(a.top, b.top),
+                        max(a.right, b.right),
+                        max(a.bottom, b.bottom),
+                        min(a.line_height, b.line_height),
+                    )
+                    del merged[j]
+                    joined = True
+                    break
+            if joined:
+                break
+    return sorted(merged, key=lambda r: (r.top, r.left))
+
+
+def _region_picture(image: Image.Image, region: _Region) -> Image.Image:
+    """The region cut from ``image`` with a margin, grayscale, enlarged to read
+    (``_REGION_READ_HEIGHT``)."""
+    margin = max(2, round(region.line_height * _REGION_MARGIN))
+    box = (
+        max(0, region.left - margin),
+        max(0, region.top - margin),
+        min(image.width, region.right + margin),
+        min(image.height, region.bottom + margin),
+    )
+    crop = ImageOps.grayscale(image.crop(box))
+    factor = min(_REGION_MAX_FACTOR, max(1.0, _REGION_READ_HEIGHT / max(region.line_height, 1)))
+    if factor > 1.0:
+        crop = crop.resize(
+            (round(crop.width * factor), round(crop.height * factor)), Image.Resampling.LANCZOS
+        )
+    return crop
+
+
+def _regions_text(readings: list[tuple[_Region, Lines]]) -> FrameText:
+    """One frame's text from its regions' readings: regions whose heights overlap by half
+    form a row; rows top to bottom, a row's regions left to right, and a row whose regions
+    read one line each is one line (a caption's words can be detected as two regions)."""
+    rows: list[list[tuple[_Region, Lines]]] = []
+    for region, lines in sorted(readings, key=lambda item: (item[0].top, item[0].left)):
+        row = rows[-1] if rows else None
+        if row is not None and _same_row(row[0][0], region):
+            row.append((region, lines))
+        else:
+            rows.append([(region, lines)])
+    text_lines: list[list[tuple[str, float]]] = []
+    for row in rows:
+        kept = [
+            [words for words in lines.values() if _is_real_line(words)]
+            for _, lines in sorted(row, key=lambda item: item[0].left)
+        ]
+        kept = [lines for lines in kept if lines]
+        if all(len(lines) == 1 for lines in kept):
+            joined = [word for lines in kept for word in lines[0]]
+            text_lines += [joined] if joined else []
+        else:
+            text_lines += [words for lines in kept for words in lines]
+    return _frame_text({(0, 0, i): words for i, words in enumerate(text_lines)})
+
+
+def _same_row(first: _Region, other: _Region) -> bool:
+    overlap = min(first.bottom, other.bottom) - max(first.top, other.top)
+    return overlap >= 0.5 * min(first.bottom - first.top, other.bottom - other.top)
+
+
+@functools.cache
+def _text_detector() -> TextDetector:
+    # One per process: OCR's worker processes each load the model once.
+    return TextDetector()
+
+
+def _frame_text(lines: Lines) -> FrameText:
     kept = [words for words in lines.values() if _is_real_line(words)]
     text = "\n".join(" ".join(word for word, _ in words) for words in kept)
     confidences = [confidence for words in kept for _, confidence in words]
@@ -195,18 +351,29 @@ def _single_threaded_tesseract() -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"
 
 
-def _read_files(paths: list[Path], lang: str) -> list[FrameText]:
+def _read_files(paths: list[Path], lang: str, detect_text: bool) -> list[FrameText]:
     with ExitStack() as stack:
-        return read_images([stack.enter_context(Image.open(path)) for path in paths], lang=lang)
+        return read_images(
+            [stack.enter_context(Image.open(path)) for path in paths],
+            lang=lang,
+            detect_text=detect_text,
+        )
 
 
 def read_frames(
-    paths: list[Path], *, lang: str = "eng", workers: int | None = None
+    paths: list[Path],
+    *,
+    lang: str = "eng",
+    workers: int | None = None,
+    detect_text: bool = False,
 ) -> list[FrameText]:
     """Tesseract's reading of each image, in order, by single-threaded worker processes,
-    each reading batches of up to ``READ_BATCH`` frames with one tesseract process."""
+    each reading batches of up to ``READ_BATCH`` frames with one tesseract process (and,
+    with ``detect_text``, finding their text regions first; see :func:`read_images`)."""
     if not paths:
         return []
+    if detect_text:
+        model_path()  # a missing model fails here, once, not in every worker
     workers = max(1, min(workers or os.cpu_count() or 1, len(paths)))
     # Batches small enough that every worker gets several (the last ones finish together).
     size = max(1, min(READ_BATCH, math.ceil(len(paths) / (workers * 3))))
@@ -220,7 +387,9 @@ def read_frames(
     ) as pool:
         return [
             text
-            for batch in pool.map(_read_files, batches, [lang] * len(batches))
+            for batch in pool.map(
+                _read_files, batches, [lang] * len(batches), [detect_text] * len(batches)
+            )
             for text in batch
         ]
 
@@ -239,6 +408,7 @@ def ocr_video(
     *,
     hash_distance: int = 3,
     lang: str = "eng",
+    detect_text: bool = False,
 ) -> OcrResult:
     """Read the text on screen in ``video_path``, sampling ``fps`` frames per second.
 
@@ -247,7 +417,9 @@ def ocr_video(
     video_path = Path(video_path)
     duration = probe_media(video_path).duration_s
     samples = sample_frames(video_path, fps, work_dir)
-    return ocr_samples(samples, fps, duration, hash_distance=hash_distance, lang=lang)
+    return ocr_samples(
+        samples, fps, duration, hash_distance=hash_distance, lang=lang, detect_text=detect_text
+    )
 
 
 def pack_languages(lang: str) -> list[str]:
@@ -264,6 +436,7 @@ def ocr_samples(
     hash_distance: int = 3,
     lang: str = "eng",
     workers: int | None = None,
+    detect_text: bool = False,
 ) -> OcrResult:
     """Read the text on ``samples`` (time, JPEG) taken at ``fps`` from a video of
     ``duration`` seconds; only the samples a returned text refers to are kept.
@@ -281,12 +454,14 @@ def ocr_samples(
             to_read.append(index)
             last_hash = frame_hash
         reading_of.append(len(to_read) - 1)
-    frame_texts = read_frames([samples[i][1] for i in to_read], lang=lang, workers=workers)
+    frame_texts = read_frames(
+        [samples[i][1] for i in to_read], lang=lang, workers=workers, detect_text=detect_text
+    )
     candidates = pack_languages(lang)
     readings = [
         (seconds, path, frame_texts[reading_of[i]]) for i, (seconds, path) in enumerate(samples)
     ]
-    frames_ocred = len(to_read)
+    frames_ocred = sum(reading.read for reading in frame_texts)
 
     texts: list[OcrText] = []
     # Runs of consecutive samples that read the same: [first, last] reading indexes.
@@ -324,4 +499,10 @@ def ocr_samples(
     for _, path, _ in readings:
         if path not in keep:
             path.unlink(missing_ok=True)
-    return OcrResult(texts=texts, frames_sampled=len(samples), frames_ocred=frames_ocred)
+    return OcrResult(
+        texts=texts,
+        frames_sampled=len(samples),
+        frames_ocred=frames_ocred,
+        frames_without_text=len(frame_texts) - frames_ocred,
+        text_detector=detect_text,
+    )
