@@ -66,6 +66,12 @@ BATCH_SIZE = 8  # speech stretches decoded together; more gains little on two co
 # 0.185 to 0.210 ("I heard a beep" became "I heard of deep"), and beams 2 and 3 did no
 # better: docs/pipeline.md, "Greedy decoding, measured and not taken".
 DECODE_BEAM = 5
+# Tokens a clip's decode may write (Whisper's own limit is 448). 30 s of fast speech, 4.5
+# words a second, is about 180; a decode caught in a loop writes until the limit, and the
+# batch it is in waits for it. A clip cut short by the limit loses nothing: a looped one is
+# decoded again in pieces (looped_clips), and speech after a clip's last heard word is
+# decoded again (unheard_tails).
+MAX_NEW_TOKENS = 224
 # Windows whose encoder outputs are kept between telling their language and transcribing
 # them: about 100 MB for base, 16 minutes of speech.
 TOLD_WINDOWS_KEPT = 32
@@ -250,6 +256,7 @@ def _decode_clips(
             language=language,
             batch_size=BATCH_SIZE,
             beam_size=DECODE_BEAM,
+            max_new_tokens=MAX_NEW_TOKENS,
             without_timestamps=False,
             word_timestamps=True,
             clip_timestamps=[
